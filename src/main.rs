@@ -1,0 +1,48 @@
+//! embtui: which vision embedding model to trust for image similarity search, and why.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+mod cli;
+mod config;
+mod dataset;
+mod engine;
+mod hash;
+mod model;
+mod text;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "embtui: error: {}",
+                text::sanitize(&format!("{err:#}"))
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = cli::Cli::parse();
+    let cfg = config::Config::from_global(&cli.global)?;
+    let Some(command) = cli.command else {
+        cli::Cli::command().print_help()?;
+        return Ok(ExitCode::from(2));
+    };
+    engine::dispatch(&cfg, command)
+}
