@@ -10,7 +10,9 @@ mod config;
 mod dataset;
 mod engine;
 mod hash;
+mod metrics;
 mod model;
+mod relevance;
 mod text;
 
 fn main() -> ExitCode {

@@ -1,0 +1,183 @@
+//! Retrieval metrics over rankings with graded relevance, confidence intervals and paired
+//! tests. Pure functions, no I/O. Definitions follow Järvelin & Kekäläinen (2002) for nDCG,
+//! Musgrave et al. (2020) for MAP@R; see docs/metrics.md.
+
+use crate::dataset::SplitMix64;
+
+/// Mean relevance of the top `k` (the article's "did it capture the semantics", as a number).
+/// Fewer than `k` neighbours count as relevance 0.
+pub fn overlap_at_k(ranked_rel: &[f32], k: usize) -> f64 {
+    ranked_rel.iter().take(k).map(|&r| f64::from(r)).sum::<f64>() / k as f64
+}
+
+/// Precision@k: the share of the top `k` with relevance ≥ `threshold`.
+pub fn precision_at_k(ranked_rel: &[f32], k: usize, threshold: f32) -> f64 {
+    ranked_rel.iter().take(k).filter(|&&r| r >= threshold).count() as f64 / k as f64
+}
+
+fn dcg(rels: impl Iterator<Item = f32>) -> f64 {
+    rels.enumerate().map(|(i, r)| f64::from(r) / ((i + 2) as f64).log2()).sum()
+}
+
+/// nDCG@k with graded gains (gain = rel, discount 1/log2(rank+1)); `ideal_desc` holds every
+/// candidate's relevance sorted descending. 0 when no candidate is relevant at all.
+pub fn ndcg_at_k(ranked_rel: &[f32], ideal_desc: &[f32], k: usize) -> f64 {
+    let ideal = dcg(ideal_desc.iter().take(k).copied());
+    if ideal <= 0.0 {
+        return 0.0;
+    }
+    dcg(ranked_rel.iter().take(k).copied()) / ideal
+}
+
+/// MAP@R: with R = number of candidates with rel ≥ τ, the mean over ranks i ≤ R that hold a
+/// relevant item of precision@i, divided by R. `None` when R = 0.
+pub fn map_at_r(ranked_rel: &[f32], r: usize, threshold: f32) -> Option<f64> {
+    if r == 0 {
+        return None;
+    }
+    let mut hits = 0usize;
+    let mut sum = 0.0;
+    for (i, &rel) in ranked_rel.iter().take(r).enumerate() {
+        if rel >= threshold {
+            hits += 1;
+            sum += hits as f64 / (i + 1) as f64;
+        }
+    }
+    Some(sum / r as f64)
+}
+
+/// Reciprocal rank of the first item with rel ≥ τ; 0 when none is ranked.
+pub fn reciprocal_rank(ranked_rel: &[f32], threshold: f32) -> f64 {
+    ranked_rel.iter().position(|&r| r >= threshold).map_or(0.0, |p| 1.0 / (p + 1) as f64)
+}
+
+/// Expected reciprocal rank of the first of `r` relevant items among `m` shuffled at random.
+pub fn random_mrr(m: usize, r: usize) -> f64 {
+    if r == 0 || m == 0 {
+        return 0.0;
+    }
+    // P(first relevant at rank i) = P(none in the first i-1) · r / (m - i + 1).
+    let mut none_before = 1.0;
+    let mut e = 0.0;
+    for i in 1..=(m - r + 1) {
+        let p_here = none_before * r as f64 / (m - i + 1) as f64;
+        e += p_here / i as f64;
+        none_before *= (m - i + 1 - r) as f64 / (m - i + 1) as f64;
+    }
+    e
+}
+
+/// Mean and 95% percentile-bootstrap interval over queries, with a fixed seed.
+pub fn mean_ci(values: &[f64], resamples: usize, seed: u64) -> (f64, [f64; 2]) {
+    if values.is_empty() {
+        return (0.0, [0.0, 0.0]);
+    }
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if resamples == 0 {
+        return (mean, [mean, mean]);
+    }
+    let mut rng = SplitMix64(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| (0..n).map(|_| values[(rng.next() % n as u64) as usize]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    (mean, [at(0.025), at(0.975)])
+}
+
+/// Paired sign-flip permutation test of mean(a - b) = 0; returns (mean difference, p-value).
+pub fn paired_permutation(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    if d.is_empty() {
+        return (0.0, 1.0);
+    }
+    let n = d.len() as f64;
+    let obs = d.iter().sum::<f64>() / n;
+    let mut rng = SplitMix64(seed);
+    let mut extreme = 0usize;
+    for _ in 0..resamples {
+        let m: f64 = d.iter().map(|&x| if rng.next() & 1 == 1 { x } else { -x }).sum::<f64>() / n;
+        if m.abs() >= obs.abs() - 1e-12 {
+            extreme += 1;
+        }
+    }
+    (obs, (extreme + 1) as f64 / (resamples + 1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn precision_and_overlap_hand_checked() {
+        let rel = [0.9, 0.1, 0.5, 0.0];
+        assert_eq!(precision_at_k(&rel, 1, 0.3), 1.0);
+        assert_eq!(precision_at_k(&rel, 4, 0.3), 0.5);
+        assert_eq!(precision_at_k(&rel, 8, 0.3), 0.25);
+        assert!((overlap_at_k(&rel, 2) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ndcg_hand_checked() {
+        // ranked [0, 1]: DCG = 0 + 1/log2(3) = 0.6309; ideal [1, 0]: 1. nDCG = 0.6309.
+        assert!((ndcg_at_k(&[0.0, 1.0], &[1.0, 0.0], 2) - 0.6309).abs() < 1e-4);
+        assert_eq!(ndcg_at_k(&[1.0, 0.0], &[1.0, 0.0], 2), 1.0);
+        assert_eq!(ndcg_at_k(&[0.0], &[0.0], 1), 0.0);
+    }
+
+    #[test]
+    fn map_at_r_hand_checked() {
+        // R = 3; relevant at ranks 1 and 3 within the top 3: (1/1 + 2/3) / 3 = 0.5556.
+        let rel = [1.0, 0.0, 1.0, 1.0];
+        assert!((map_at_r(&rel, 3, 0.5).unwrap() - 0.5556).abs() < 1e-4);
+        assert_eq!(map_at_r(&rel, 0, 0.5), None);
+    }
+
+    #[test]
+    fn reciprocal_rank_and_its_random_expectation() {
+        assert_eq!(reciprocal_rank(&[0.0, 0.0, 0.7], 0.5), 1.0 / 3.0);
+        assert_eq!(reciprocal_rank(&[0.0], 0.5), 0.0);
+        // One relevant among 2: rank 1 or 2 with equal chance → (1 + 1/2)/2 = 0.75.
+        assert!((random_mrr(2, 1) - 0.75).abs() < 1e-12);
+        // All relevant → first is always at rank 1.
+        assert!((random_mrr(5, 5) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bootstrap_of_constant_is_degenerate_and_seeded() {
+        assert_eq!(mean_ci(&[0.5; 20], 200, 1), (0.5, [0.5, 0.5]));
+        let v: Vec<f64> = (0..50).map(|i| f64::from(i) / 50.0).collect();
+        let (m, ci) = mean_ci(&v, 500, 7);
+        assert!(ci[0] < m && m < ci[1]);
+        assert_eq!(mean_ci(&v, 500, 7), (m, ci));
+    }
+
+    #[test]
+    fn permutation_test_separates_real_and_null_differences() {
+        let a: Vec<f64> = (0..100).map(|i| 0.5 + f64::from(i % 7) / 100.0).collect();
+        let b: Vec<f64> = a.iter().map(|x| x - 0.05).collect();
+        let (d, p) = paired_permutation(&a, &b, 999, 3);
+        assert!((d - 0.05).abs() < 1e-12 && p <= 0.002, "{d} {p}");
+        let (_, p_same) = paired_permutation(&a, &a, 999, 3);
+        assert_eq!(p_same, 1.0);
+    }
+
+    proptest! {
+        #[test]
+        fn oracle_is_never_beaten_and_metrics_stay_in_unit_range(rels in prop::collection::vec(0.0f32..=1.0, 1..40), k in 1usize..12) {
+            let mut ideal = rels.clone();
+            ideal.sort_by(|a, b| b.total_cmp(a));
+            let n = ndcg_at_k(&rels, &ideal, k);
+            prop_assert!((0.0..=1.0 + 1e-9).contains(&n));
+            prop_assert!(overlap_at_k(&rels, k) <= overlap_at_k(&ideal, k) + 1e-9);
+            prop_assert!(precision_at_k(&rels, k, 0.3) <= precision_at_k(&ideal, k, 0.3) + 1e-9);
+            let r = ideal.iter().filter(|&&x| x >= 0.3).count();
+            if let (Some(m), Some(o)) = (map_at_r(&rels, r, 0.3), map_at_r(&ideal, r, 0.3)) {
+                prop_assert!(m <= o + 1e-9 && (0.0..=1.0).contains(&m));
+            }
+            prop_assert!(reciprocal_rank(&rels, 0.3) <= reciprocal_rank(&ideal, 0.3) + 1e-9);
+        }
+    }
+}

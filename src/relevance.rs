@@ -1,0 +1,199 @@
+//! Caption-overlap relevance between two images: how far their human captions describe the
+//! same things. Pure; documented with a worked example in docs/metrics.md.
+//!
+//! `tfidf` (default): captions are lowercased, split into words, stop words dropped, words
+//! stemmed (Porter2). An image's weight for a term is the share of its annotators who used it
+//! times the term's IDF over the dataset, `ln(N / df)`; rel(q, d) is the cosine of the two
+//! weight vectors, in [0, 1]. `jaccard`: |A ∩ B| / |A ∪ B| of the stemmed term sets.
+
+use std::collections::HashMap;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use serde::Serialize;
+
+/// The relevance methods embtui implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Tfidf,
+    Jaccard,
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tfidf" => Ok(Self::Tfidf),
+            "jaccard" => Ok(Self::Jaccard),
+            _ => Err(format!("unknown relevance method `{s}`; use `tfidf` or `jaccard`")),
+        }
+    }
+}
+
+/// English stop words: function words that say nothing about what a photo shows.
+const STOP: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "of", "in", "on", "at", "to", "for", "with", "by",
+    "from", "up", "down", "into", "onto", "over", "under", "out", "off", "is", "are", "was",
+    "were", "be", "been", "being", "has", "have", "had", "it", "its", "this", "that", "these",
+    "those", "there", "their", "they", "them", "he", "she", "his", "her", "him", "as", "while",
+    "who", "which", "what", "some", "one", "two", "three", "other", "another", "each", "very",
+    "near", "next", "front", "behind", "through", "around", "something", "someone", "s", "i",
+    "we", "you", "our", "your", "not", "no", "does", "do", "can", "will", "just", "so", "than",
+    "then", "too", "about", "above", "across", "along", "against", "among", "between", "during",
+];
+
+/// Splits a caption into stemmed content terms.
+pub fn terms(caption: &str, stemmer: &Stemmer) -> Vec<String> {
+    caption
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !STOP.contains(w))
+        .map(|w| stemmer.stem(w).into_owned())
+        .collect()
+}
+
+/// Sparse, L2-normalised term weights per image and an inverted index over them.
+pub struct Relevance {
+    pub method: Method,
+    vectors: Vec<Vec<(u32, f32)>>,
+    postings: Vec<Vec<(u32, f32)>>,
+    vocab: HashMap<String, u32>,
+}
+
+impl Relevance {
+    /// Builds the index for images given as lists of captions, in id order.
+    pub fn new(method: Method, captions: &[Vec<String>]) -> Self {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let mut vocab: HashMap<String, u32> = HashMap::new();
+        // Per image: term → number of annotators (captions) that used it.
+        let counts: Vec<HashMap<u32, u32>> = captions
+            .iter()
+            .map(|caps| {
+                let mut m: HashMap<u32, u32> = HashMap::new();
+                for c in caps {
+                    let mut seen = terms(c, &stemmer);
+                    seen.sort();
+                    seen.dedup();
+                    for t in seen {
+                        let next = vocab.len() as u32;
+                        *m.entry(*vocab.entry(t).or_insert(next)).or_default() += 1;
+                    }
+                }
+                m
+            })
+            .collect();
+        let n = captions.len() as f32;
+        let mut df = vec![0u32; vocab.len()];
+        counts.iter().flat_map(|m| m.keys()).for_each(|&t| df[t as usize] += 1);
+        let vectors: Vec<Vec<(u32, f32)>> = counts
+            .iter()
+            .zip(captions)
+            .map(|(m, caps)| {
+                let mut v: Vec<(u32, f32)> = m
+                    .iter()
+                    .map(|(&t, &c)| {
+                        let w = match method {
+                            Method::Tfidf => c as f32 / caps.len().max(1) as f32 * (n / df[t as usize] as f32).ln(),
+                            Method::Jaccard => 1.0,
+                        };
+                        (t, w)
+                    })
+                    .filter(|&(_, w)| w > 0.0)
+                    .collect();
+                v.sort_by_key(|&(t, _)| t);
+                if method == Method::Tfidf {
+                    let norm = v.iter().map(|&(_, w)| w * w).sum::<f32>().sqrt();
+                    v.iter_mut().for_each(|(_, w)| *w /= norm.max(f32::MIN_POSITIVE));
+                }
+                v
+            })
+            .collect();
+        let mut postings = vec![Vec::new(); vocab.len()];
+        for (img, v) in vectors.iter().enumerate() {
+            for &(t, w) in v {
+                postings[t as usize].push((img as u32, w));
+            }
+        }
+        Self { method, vectors, postings, vocab }
+    }
+
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    /// rel(q, d) for every image d (rel(q, q) included), in id order.
+    pub fn row(&self, q: usize) -> Vec<f32> {
+        let mut acc = vec![0f32; self.vectors.len()];
+        for &(t, w) in &self.vectors[q] {
+            for &(d, wd) in &self.postings[t as usize] {
+                acc[d as usize] += w * wd;
+            }
+        }
+        if self.method == Method::Jaccard {
+            let nq = self.vectors[q].len() as f32;
+            for (d, a) in acc.iter_mut().enumerate() {
+                let union = nq + self.vectors[d].len() as f32 - *a;
+                *a = if union > 0.0 { *a / union } else { 0.0 };
+            }
+        }
+        acc.iter_mut().for_each(|a| *a = a.clamp(0.0, 1.0));
+        acc
+    }
+
+    /// rel between two images.
+    pub fn pair(&self, a: usize, b: usize) -> f32 {
+        self.row(a)[b]
+    }
+
+    /// The terms and weights of one image, heaviest first (for explanations).
+    pub fn top_terms(&self, img: usize, n: usize) -> Vec<(String, f32)> {
+        let names: HashMap<u32, &str> = self.vocab.iter().map(|(k, &v)| (v, k.as_str())).collect();
+        let mut v: Vec<(String, f32)> =
+            self.vectors[img].iter().map(|&(t, w)| (names[&t].to_owned(), w)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(list: &[&[&str]]) -> Vec<Vec<String>> {
+        list.iter().map(|c| c.iter().map(|s| (*s).to_owned()).collect()).collect()
+    }
+
+    #[test]
+    fn terms_are_stemmed_without_stop_words() {
+        let s = Stemmer::create(Algorithm::English);
+        assert_eq!(terms("Two dogs are running in the snow.", &s), ["dog", "run", "snow"]);
+    }
+
+    #[test]
+    fn tfidf_hand_checked_on_three_images() {
+        // Image 0: {dog, snow}; 1: {dog, grass}; 2: {car}. N = 3.
+        // idf(dog) = ln(3/2) = 0.405, idf(snow) = idf(grass) = ln 3 = 1.099.
+        // cos(0, 1) = 0.405² / (0.405² + 1.099²) = 0.164 / 1.371 = 0.120.
+        let r = Relevance::new(Method::Tfidf, &caps(&[&["a dog in snow"], &["a dog on grass"], &["a car"]]));
+        assert!((r.pair(0, 1) - 0.1198).abs() < 1e-3, "{}", r.pair(0, 1));
+        assert_eq!(r.pair(0, 2), 0.0);
+        assert!((r.pair(0, 0) - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn annotator_agreement_weighs_terms() {
+        // Both captions of image 0 say dog, one says ball: dog weighs twice ball.
+        let r = Relevance::new(Method::Tfidf, &caps(&[&["dog", "dog ball"], &["cat"], &["tree"]]));
+        let t = r.top_terms(0, 2);
+        assert_eq!(t[0].0, "dog");
+        assert!((t[0].1 / t[1].1 - 2.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn jaccard_hand_checked() {
+        // {dog, run, snow} vs {dog, snow, jump}: 2 shared of 4 → 0.5
+        let r = Relevance::new(Method::Jaccard, &caps(&[&["dog running in snow"], &["dog jumps in snow"]]));
+        assert!((r.pair(0, 1) - 0.5).abs() < 1e-6);
+    }
+}
