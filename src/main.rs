@@ -13,6 +13,7 @@ mod hash;
 mod metrics;
 mod model;
 mod relevance;
+mod store;
 mod text;
 
 fn main() -> ExitCode {

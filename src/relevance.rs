@@ -32,14 +32,100 @@ impl std::str::FromStr for Method {
 
 /// English stop words: function words that say nothing about what a photo shows.
 const STOP: &[&str] = &[
-    "a", "an", "the", "and", "or", "but", "of", "in", "on", "at", "to", "for", "with", "by",
-    "from", "up", "down", "into", "onto", "over", "under", "out", "off", "is", "are", "was",
-    "were", "be", "been", "being", "has", "have", "had", "it", "its", "this", "that", "these",
-    "those", "there", "their", "they", "them", "he", "she", "his", "her", "him", "as", "while",
-    "who", "which", "what", "some", "one", "two", "three", "other", "another", "each", "very",
-    "near", "next", "front", "behind", "through", "around", "something", "someone", "s", "i",
-    "we", "you", "our", "your", "not", "no", "does", "do", "can", "will", "just", "so", "than",
-    "then", "too", "about", "above", "across", "along", "against", "among", "between", "during",
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "but",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "with",
+    "by",
+    "from",
+    "up",
+    "down",
+    "into",
+    "onto",
+    "over",
+    "under",
+    "out",
+    "off",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "has",
+    "have",
+    "had",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "their",
+    "they",
+    "them",
+    "he",
+    "she",
+    "his",
+    "her",
+    "him",
+    "as",
+    "while",
+    "who",
+    "which",
+    "what",
+    "some",
+    "one",
+    "two",
+    "three",
+    "other",
+    "another",
+    "each",
+    "very",
+    "near",
+    "next",
+    "front",
+    "behind",
+    "through",
+    "around",
+    "something",
+    "someone",
+    "s",
+    "i",
+    "we",
+    "you",
+    "our",
+    "your",
+    "not",
+    "no",
+    "does",
+    "do",
+    "can",
+    "will",
+    "just",
+    "so",
+    "than",
+    "then",
+    "too",
+    "about",
+    "above",
+    "across",
+    "along",
+    "against",
+    "among",
+    "between",
+    "during",
 ];
 
 /// Splits a caption into stemmed content terms.
@@ -93,7 +179,10 @@ impl Relevance {
                     .iter()
                     .map(|(&t, &c)| {
                         let w = match method {
-                            Method::Tfidf => c as f32 / caps.len().max(1) as f32 * (n / df[t as usize] as f32).ln(),
+                            Method::Tfidf => {
+                                c as f32 / caps.len().max(1) as f32
+                                    * (n / df[t as usize] as f32).ln()
+                            }
                             Method::Jaccard => 1.0,
                         };
                         (t, w)
@@ -175,7 +264,10 @@ mod tests {
         // Image 0: {dog, snow}; 1: {dog, grass}; 2: {car}. N = 3.
         // idf(dog) = ln(3/2) = 0.405, idf(snow) = idf(grass) = ln 3 = 1.099.
         // cos(0, 1) = 0.405² / (0.405² + 1.099²) = 0.164 / 1.371 = 0.120.
-        let r = Relevance::new(Method::Tfidf, &caps(&[&["a dog in snow"], &["a dog on grass"], &["a car"]]));
+        let r = Relevance::new(
+            Method::Tfidf,
+            &caps(&[&["a dog in snow"], &["a dog on grass"], &["a car"]]),
+        );
         assert!((r.pair(0, 1) - 0.1198).abs() < 1e-3, "{}", r.pair(0, 1));
         assert_eq!(r.pair(0, 2), 0.0);
         assert!((r.pair(0, 0) - 1.0).abs() < 1e-5);
@@ -193,7 +285,10 @@ mod tests {
     #[test]
     fn jaccard_hand_checked() {
         // {dog, run, snow} vs {dog, snow, jump}: 2 shared of 4 → 0.5
-        let r = Relevance::new(Method::Jaccard, &caps(&[&["dog running in snow"], &["dog jumps in snow"]]));
+        let r = Relevance::new(
+            Method::Jaccard,
+            &caps(&[&["dog running in snow"], &["dog jumps in snow"]]),
+        );
         assert!((r.pair(0, 1) - 0.5).abs() < 1e-6);
     }
 }
