@@ -1,6 +1,8 @@
 //! Pipelines behind each subcommand: export, index, search, eval, models, doctor.
 
 pub mod embed;
+pub mod eval;
+pub mod index;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,17 +12,95 @@ use anyhow::{bail, Context};
 use crate::cli::Command;
 use crate::config::Config;
 use crate::model::Embedder;
+use crate::relevance::Method;
+use crate::report::{self, EvalReport};
+use crate::store::Store;
 
 /// Runs one subcommand.
 pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Export { data, model, out, batch } => export(cfg, &data, &model, &out, batch),
+        Command::Index { data, model, batch } => {
+            let ds = cfg.dataset(&data)?;
+            report_issues(&ds);
+            let store = Store::open(&cfg.store_dir)?;
+            for entry in cfg.models(&model)? {
+                let x = index::index_model(cfg, &store, &ds, &entry, batch)?;
+                summary(&x);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            data,
+            model,
+            k,
+            relevance,
+            threshold,
+            bootstrap,
+            json,
+            out,
+            check,
+            tolerance,
+            batch,
+        } => {
+            let method: Method = relevance.parse().map_err(anyhow::Error::msg)?;
+            if k.is_empty() || k.contains(&0) {
+                bail!("--k needs cut-offs of at least 1, e.g. --k 1,5,10");
+            }
+            let baseline = match &check {
+                Some(p) => Some(load_report(p)?),
+                None => None,
+            };
+            let ds = cfg.dataset(&data)?;
+            if !ds.has_captions() {
+                bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
+            }
+            report_issues(&ds);
+            let store = Store::open(&cfg.store_dir)?;
+            let mut indexed = Vec::new();
+            for entry in cfg.models(&model)? {
+                let x = index::index_model(cfg, &store, &ds, &entry, batch)?;
+                summary(&x);
+                indexed.push(x);
+            }
+            let opts = eval::EvalOptions { ks: k, method, threshold, bootstrap, seed: 0 };
+            let rep = eval::evaluate(&store, &ds, &indexed, &opts)?;
+            let text = serde_json::to_string_pretty(&rep)?;
+            if let Some(p) = &out {
+                std::fs::write(p, format!("{text}\n"))
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                writeln!(stdout, "{text}")?;
+            } else {
+                write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep)))?;
+            }
+            if let Some(b) = baseline {
+                let regs = report::regressions(&rep, &b, tolerance);
+                if !regs.is_empty() {
+                    for r in &regs {
+                        eprintln!("embtui: regression: {r}");
+                    }
+                    return Ok(ExitCode::from(1));
+                }
+                eprintln!(
+                    "embtui: check passed against {} (tolerance {tolerance})",
+                    check.as_ref().map_or(String::new(), |p| p.display().to_string())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search { image, data, model, k, exact, json, show } => {
+            search(cfg, &image, &data, &model, k, exact, json, show)
+        }
+        Command::Models { json } => models(cfg, json),
+        Command::Doctor => doctor(cfg),
         Command::Completions { shell } => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "embtui", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
-        other => bail!("{other:?} is not available in this build"),
     }
 }
 
@@ -113,4 +193,286 @@ pub fn write_npy(
     f.flush()?;
     drop(f);
     std::fs::rename(tmp, path)
+}
+
+fn report_issues(ds: &crate::dataset::Dataset) {
+    for i in ds.issues.iter().take(10) {
+        let line = i.line.map_or(String::new(), |l| format!(":{l}"));
+        eprintln!(
+            "embtui: {}{line}: {}",
+            crate::text::sanitize(&i.file),
+            crate::text::sanitize(&i.message)
+        );
+    }
+    if ds.issues.len() > 10 {
+        eprintln!(
+            "embtui: … and {} more data issues (counted in the report)",
+            ds.issues.len() - 10
+        );
+    }
+}
+
+fn summary(x: &index::Indexed) {
+    let rate = x
+        .images_per_second()
+        .map_or(String::new(), |r| format!(" at {r:.1} images/s on {}", x.device));
+    eprintln!(
+        "embtui: {}: {} embedded{rate}, {} cached, {} skipped; index of {} items ({} trees)",
+        x.meta.model,
+        x.embedded,
+        x.cached,
+        x.skipped.len(),
+        x.meta.n_items,
+        x.meta.n_trees
+    );
+    for (img, why) in x.skipped.iter().take(10) {
+        eprintln!(
+            "embtui:   skipped {}: {}",
+            crate::text::sanitize(img),
+            crate::text::sanitize(why)
+        );
+    }
+}
+
+fn load_report(p: &std::path::Path) -> anyhow::Result<EvalReport> {
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("reading baseline {}", p.display()))?;
+    let r: EvalReport = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not an embtui eval report; write one with `embtui eval --json --out FILE`",
+            p.display()
+        )
+    })?;
+    if r.schema != report::SCHEMA {
+        bail!("{} has schema {:?}, this embtui reads {:?}", p.display(), r.schema, report::SCHEMA);
+    }
+    Ok(r)
+}
+
+/// Machine facts recorded in every report.
+pub fn environment() -> report::Environment {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    report::Environment {
+        embtui_version: env!("CARGO_PKG_VERSION").into(),
+        onnxruntime_version: crate::model::runtime_version(),
+        cpu,
+        gpu: None,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search(
+    cfg: &Config,
+    image: &std::path::Path,
+    data: &crate::cli::DatasetArgs,
+    model: &str,
+    k: usize,
+    exact: bool,
+    json: bool,
+    show: bool,
+) -> anyhow::Result<ExitCode> {
+    let ds = cfg.dataset(data)?;
+    let store = Store::open(&cfg.store_dir)?;
+    let entry = cfg.models(&[model.to_owned()])?.remove(0);
+    let x = index::index_model(cfg, &store, &ds, &entry, 16)?;
+    let mut emb = open_model(cfg, model)?;
+    let n = (entry.size as usize).pow(2) * 3;
+    let mut input = vec![0.0f32; n];
+    crate::model::preprocess::load_tensor(image, &entry, &mut input)
+        .with_context(|| format!("query image {}", image.display()))?;
+    let q = emb.embed_batch(&input, 1)?;
+    let hits: Vec<(u32, f32)> = if exact {
+        let mut all: Vec<(u32, f32)> = x
+            .vectors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                v.as_ref().map(|v| (i as u32, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+            })
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        all
+    } else {
+        store.ann(&x.meta, &q, k, Some(eval::default_search_k(x.meta.n_trees)))?
+    };
+    if hits.is_empty() {
+        eprintln!("embtui: nothing found");
+        return Ok(ExitCode::from(1));
+    }
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let v: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|&(id, score)| {
+                let s = &ds.samples[id as usize];
+                serde_json::json!({"image": s.name, "score": score, "caption": s.captions.first()})
+            })
+            .collect();
+        writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"query": image.display().to_string(), "model": model, "exact": exact, "hits": v})
+            )?
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if show {
+        show_thumb(image, "query");
+    }
+    for (rank, &(id, score)) in hits.iter().enumerate() {
+        let s = &ds.samples[id as usize];
+        if show {
+            show_thumb(&s.path, &s.name);
+        }
+        let cap = s.captions.first().map_or("", String::as_str);
+        writeln!(
+            stdout,
+            "{:>2}. {score:.3}  {}  {}",
+            rank + 1,
+            crate::text::sanitize(&s.name),
+            crate::text::sanitize(cap)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_thumb(path: &std::path::Path, label: &str) {
+    let conf = viuer::Config { width: Some(24), absolute_offset: false, ..Default::default() };
+    match crate::model::preprocess::load_rgb(path) {
+        Ok(img) => {
+            if let Err(e) = viuer::print(&image::DynamicImage::ImageRgb8(img), &conf) {
+                eprintln!("embtui: cannot draw {}: {e}", crate::text::sanitize(label));
+            }
+        }
+        Err(e) => eprintln!("embtui: cannot draw {}: {e}", crate::text::sanitize(label)),
+    }
+}
+
+fn models(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let lock: serde_json::Value = std::fs::read_to_string(cfg.models_dir.join("models.lock.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let rows: Vec<serde_json::Value> = cfg.manifest.models.iter().map(|m| {
+        let path = cfg.models_dir.join(&m.file);
+        let installed = path.is_file();
+        let recorded = lock.get(&m.name).and_then(|v| v.get("sha256")).and_then(|v| v.as_str()).map(str::to_owned);
+        let sha = installed.then(|| crate::hash::file_sha256(&path).ok()).flatten();
+        let verified = match (&sha, &recorded) { (Some(a), Some(b)) => Some(a == b), _ => None };
+        serde_json::json!({"name": m.name, "family": m.family, "dim": m.dim, "size": m.size, "license": m.license, "source": m.source, "installed": installed, "sha256": sha, "verified": verified, "file": path.display().to_string()})
+    }).collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        writeln!(
+            out,
+            "{:<22}{:>6}{:>6}  {:<14}{:<11}{}",
+            "model", "dim", "px", "licence", "installed", "verified"
+        )?;
+        for r in &rows {
+            let verified = match r["verified"].as_bool() {
+                Some(true) => "sha256 ok",
+                Some(false) => "CHANGED",
+                None => "-",
+            };
+            writeln!(
+                out,
+                "{:<22}{:>6}{:>6}  {:<14}{:<11}{}",
+                r["name"].as_str().unwrap_or(""),
+                r["dim"],
+                r["size"],
+                r["license"].as_str().unwrap_or(""),
+                if r["installed"].as_bool() == Some(true) { "yes" } else { "no" },
+                verified
+            )?;
+        }
+        writeln!(out, "models folder: {}", cfg.models_dir.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let mut problems = 0;
+    let mut out = std::io::stdout().lock();
+    match crate::model::runtime(cfg.device != crate::model::Device::Cpu) {
+        Ok(_) => writeln!(
+            out,
+            "ok   ONNX Runtime {} from {}",
+            crate::model::runtime_version().unwrap_or_default(),
+            crate::model::runtime_path().map_or(String::new(), |p| p.display().to_string())
+        )?,
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "FAIL {e}")?;
+        }
+    }
+    if let Some(entry) = cfg.manifest.models.iter().find(|m| cfg.models_dir.join(&m.file).is_file())
+    {
+        match Embedder::open(entry, &cfg.models_dir, crate::model::Device::Cuda, 0) {
+            Ok(e) => writeln!(
+                out,
+                "ok   CUDA usable ({} ran a warm-up batch on {})",
+                entry.name, e.device
+            )?,
+            Err(e) => writeln!(out, "info CUDA not usable: {e}")?,
+        }
+    }
+    let lock: serde_json::Value = std::fs::read_to_string(cfg.models_dir.join("models.lock.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    for m in &cfg.manifest.models {
+        let path = cfg.models_dir.join(&m.file);
+        if !path.is_file() {
+            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", m.name, path.display(), m.name)?;
+            continue;
+        }
+        let sha = crate::hash::file_sha256(&path)?;
+        match lock.get(&m.name).and_then(|v| v["sha256"].as_str()) {
+            Some(want) if want == sha => {
+                writeln!(out, "ok   {}: sha256 {} verified", m.name, &sha[..16])?
+            }
+            Some(_) => {
+                problems += 1;
+                writeln!(
+                    out,
+                    "FAIL {}: sha256 {} differs from models.lock.json; run `just setup` again",
+                    m.name,
+                    &sha[..16]
+                )?;
+            }
+            None => writeln!(
+                out,
+                "info {}: sha256 {} (not recorded in models.lock.json)",
+                m.name,
+                &sha[..16]
+            )?,
+        }
+    }
+    match Store::open(&cfg.store_dir) {
+        Ok(s) => writeln!(
+            out,
+            "ok   store {}: {} cached vectors, {} indexes",
+            s.path().display(),
+            s.n_cached()?,
+            s.indexes()?.len()
+        )?,
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "FAIL {e:#}")?;
+        }
+    }
+    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

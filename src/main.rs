@@ -13,6 +13,7 @@ mod hash;
 mod metrics;
 mod model;
 mod relevance;
+mod report;
 mod store;
 mod text;
 

@@ -20,6 +20,11 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
+/// Like [`sanitize`], line by line, keeping the newlines.
+pub fn sanitize_lines(s: &str) -> String {
+    s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
+}
+
 fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     match chars.next() {
         Some('[') => skip_until_final(chars),

@@ -1,0 +1,263 @@
+//! The evaluation report (`embtui.eval/1`, see docs/report.md and eval/report.schema.json) and
+//! its writers: JSON, a terminal table, and the regression check against a saved report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: &str = "embtui.eval/1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub ci95: [f64; 2],
+}
+
+pub type Metrics = BTreeMap<String, Stat>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Skipped {
+    pub image: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub root: String,
+    pub format: String,
+    pub images: usize,
+    pub queries: usize,
+    pub queries_without_relevant: usize,
+    pub skipped: Vec<Skipped>,
+    pub issues: usize,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelevanceInfo {
+    pub method: String,
+    pub threshold: f32,
+    pub mean_pair_relevance: f64,
+    pub bootstrap_resamples: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ann {
+    #[serde(rename = "recall@10")]
+    pub recall_at_10: f64,
+    pub n_trees: usize,
+    pub search_k: usize,
+    pub build_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelReport {
+    pub name: String,
+    pub dim: usize,
+    pub device: String,
+    pub onnx_sha256: String,
+    pub images_per_second: Option<f64>,
+    pub embed_seconds: f64,
+    pub embedded: usize,
+    pub cached: usize,
+    pub metrics: Metrics,
+    pub ann: Ann,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baselines {
+    pub random: BTreeMap<String, f64>,
+    pub oracle: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub metric: String,
+    pub delta: f64,
+    pub p_value: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    pub embtui_version: String,
+    pub onnxruntime_version: Option<String>,
+    pub cpu: String,
+    pub gpu: Option<String>,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub schema: String,
+    pub dataset: DatasetInfo,
+    pub relevance: RelevanceInfo,
+    pub k: Vec<usize>,
+    pub models: Vec<ModelReport>,
+    pub baselines: Baselines,
+    pub comparisons: Vec<Comparison>,
+    pub environment: Environment,
+}
+
+/// The metric names of a report with cut-offs `ks`, in display order.
+pub fn metric_names(ks: &[usize]) -> Vec<String> {
+    let mut v = Vec::new();
+    for prefix in ["ndcg", "overlap", "p"] {
+        for k in ks {
+            v.push(format!("{prefix}@{k}"));
+        }
+    }
+    v.push("map@r".into());
+    v.push("mrr".into());
+    v
+}
+
+/// A readable table: models × metrics with 95% intervals, the baselines, the best model marked.
+pub fn table(r: &EvalReport) -> String {
+    let names = metric_names(&r.k);
+    let key = format!("ndcg@{}", r.k.iter().max().copied().unwrap_or(10));
+    let best = r.models.iter().max_by(|a, b| {
+        let m = |x: &ModelReport| x.metrics.get(&key).map_or(0.0, |s| s.mean);
+        m(a).total_cmp(&m(b))
+    });
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "dataset {} ({}): {} images, {} queries, relevance {} τ={}",
+        r.dataset.root,
+        r.dataset.format,
+        r.dataset.images,
+        r.dataset.queries,
+        r.relevance.method,
+        r.relevance.threshold
+    );
+    let w = r.models.iter().map(|m| m.name.len()).max().unwrap_or(5).max(8) + 2;
+    let _ = write!(out, "{:<w$}", "model");
+    for n in &names {
+        let _ = write!(out, "{n:>20}");
+    }
+    let _ = writeln!(out, "{:>10}{:>11}", "img/s", "ann r@10");
+    for m in &r.models {
+        let mark = if best.is_some_and(|b| b.name == m.name) { "*" } else { " " };
+        let _ = write!(out, "{:<w$}", format!("{mark}{}", m.name));
+        for n in &names {
+            let cell = m.metrics.get(n).map_or("-".into(), |s| {
+                format!("{:.3} [{:.3},{:.3}]", s.mean, s.ci95[0], s.ci95[1])
+            });
+            let _ = write!(out, "{cell:>20}");
+        }
+        let ips = m.images_per_second.map_or("cached".into(), |x| format!("{x:.1}"));
+        let _ = writeln!(out, "{ips:>10}{:>11.3}", m.ann.recall_at_10);
+    }
+    for (label, b) in [(" random", &r.baselines.random), (" oracle", &r.baselines.oracle)] {
+        let _ = write!(out, "{label:<w$}");
+        for n in &names {
+            let cell = b.get(n).map_or("-".into(), |v| format!("{v:.3}"));
+            let _ = write!(out, "{cell:>20}");
+        }
+        let _ = writeln!(out);
+    }
+    if !r.comparisons.is_empty() {
+        let _ = writeln!(out, "\npaired differences in {key} (permutation test):");
+        for c in &r.comparisons {
+            let _ = writeln!(out, "  {} − {}: {:+.4} (p = {:.3})", c.a, c.b, c.delta, c.p_value);
+        }
+    }
+    let _ = writeln!(out, "* best on {key}; intervals are 95% bootstrap over queries");
+    out
+}
+
+/// Every (model, metric) of `baseline` whose mean in `current` dropped by more than `tol`,
+/// and every baseline model missing from `current`.
+pub fn regressions(current: &EvalReport, baseline: &EvalReport, tol: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &baseline.models {
+        let Some(c) = current.models.iter().find(|m| m.name == b.name) else {
+            out.push(format!("{}: in the baseline but not evaluated now", b.name));
+            continue;
+        };
+        for (metric, bs) in &b.metrics {
+            match c.metrics.get(metric) {
+                Some(cs) if cs.mean < bs.mean - tol => out.push(format!(
+                    "{} {metric}: {:.4} → {:.4} (dropped {:.4} > tolerance {tol})",
+                    b.name,
+                    bs.mean,
+                    cs.mean,
+                    bs.mean - cs.mean
+                )),
+                Some(_) => {}
+                None => {
+                    out.push(format!("{} {metric}: in the baseline but not computed now", b.name))
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ndcg: f64) -> EvalReport {
+        let mut metrics = Metrics::new();
+        metrics.insert("ndcg@10".into(), Stat { mean: ndcg, ci95: [ndcg - 0.01, ndcg + 0.01] });
+        EvalReport {
+            schema: SCHEMA.into(),
+            dataset: DatasetInfo {
+                root: "d".into(),
+                format: "flickr8k".into(),
+                images: 3,
+                queries: 3,
+                queries_without_relevant: 0,
+                skipped: vec![],
+                issues: 0,
+                fingerprint: "f".into(),
+            },
+            relevance: RelevanceInfo {
+                method: "tfidf".into(),
+                threshold: 0.3,
+                mean_pair_relevance: 0.1,
+                bootstrap_resamples: 10,
+                seed: 0,
+            },
+            k: vec![10],
+            models: vec![ModelReport {
+                name: "m".into(),
+                dim: 2,
+                device: "cpu".into(),
+                onnx_sha256: "x".into(),
+                images_per_second: None,
+                embed_seconds: 0.0,
+                embedded: 0,
+                cached: 3,
+                metrics,
+                ann: Ann { recall_at_10: 1.0, n_trees: 1, search_k: 1, build_seconds: 0.0 },
+            }],
+            baselines: Baselines { random: BTreeMap::new(), oracle: BTreeMap::new() },
+            comparisons: vec![],
+            environment: Environment {
+                embtui_version: "0".into(),
+                onnxruntime_version: None,
+                cpu: "c".into(),
+                gpu: None,
+                threads: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn drop_beyond_tolerance_is_a_regression() {
+        let r = regressions(&report(0.40), &report(0.45), 0.01);
+        assert_eq!(r, ["m ndcg@10: 0.4500 → 0.4000 (dropped 0.0500 > tolerance 0.01)"]);
+    }
+
+    #[test]
+    fn drop_within_tolerance_and_gains_pass() {
+        assert!(regressions(&report(0.445), &report(0.45), 0.01).is_empty());
+        assert!(regressions(&report(0.60), &report(0.45), 0.01).is_empty());
+    }
+}
