@@ -147,6 +147,9 @@ pub enum Command {
         model: String,
         #[arg(long, value_name = "FILE.npy")]
         out: PathBuf,
+        /// Also write the model's class logits (manifest `logits`) as FILE.logits.npy.
+        #[arg(long)]
+        logits: bool,
         #[arg(long, default_value_t = 16)]
         batch: usize,
     },

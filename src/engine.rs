@@ -19,7 +19,9 @@ use crate::store::Store;
 /// Runs one subcommand.
 pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Export { data, model, out, batch } => export(cfg, &data, &model, &out, batch),
+        Command::Export { data, model, out, batch, logits } => {
+            export(cfg, &data, &model, &out, batch, logits)
+        }
         Command::Index { data, model, batch } => {
             let ds = cfg.dataset(&data)?;
             report_issues(&ds);
@@ -120,9 +122,14 @@ fn export(
     model: &str,
     out: &std::path::Path,
     batch: usize,
+    logits: bool,
 ) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(data)?;
     let mut emb = open_model(cfg, model)?;
+    if logits && emb.entry.logits.is_none() {
+        bail!("model `{model}` has no `logits` output in its manifest entry; drop --logits");
+    }
+    emb.with_logits = logits;
     let jobs: Vec<embed::Job> = ds
         .samples
         .iter()
@@ -149,6 +156,12 @@ fn export(
         true
     })?;
     let secs = t0.elapsed().as_secs_f64();
+    if logits {
+        let lrows: Vec<(usize, Vec<f32>)> = rows.iter_mut().map(|(k, v)| (*k, v.split_off(dim))).collect();
+        let classes = lrows.first().map_or(0, |r| r.1.len());
+        let lpath = out.with_extension("logits.npy");
+        write_npy(&lpath, &lrows, classes).with_context(|| format!("writing {}", lpath.display()))?;
+    }
     write_npy(out, &rows, dim).with_context(|| format!("writing {}", out.display()))?;
     let ids = out.with_extension("ids.txt");
     let mut f = std::io::BufWriter::new(

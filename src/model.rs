@@ -137,6 +137,9 @@ pub struct Embedder {
     pub device: String,
     /// Why `auto` fell back to CPU, when it did.
     pub fallback: Option<String>,
+    /// When set, each row [`Embedder::embed_batch`] returns is the embedding followed by the
+    /// manifest's `logits` output (for classification sanity checks such as `export --logits`).
+    pub with_logits: bool,
     session: Session,
     threads: usize,
 }
@@ -173,6 +176,7 @@ impl Embedder {
             sha256,
             device: device_used,
             fallback,
+            with_logits: false,
             session,
             threads,
         };
@@ -236,8 +240,12 @@ impl Embedder {
     /// Runs one batch of `n` preprocessed images (`input` holds n×size×size×3 floats) and
     /// returns `n` L2-normalised embeddings of `entry.dim` floats, row after row.
     pub fn embed_batch(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>> {
-        let (out, _) = self.run(input, n, false)?;
-        Ok(out)
+        let (out, logits) = self.run(input, n, self.with_logits)?;
+        let Some(logits) = logits else { return Ok(out) };
+        let (d, c) = (self.entry.dim, logits.len() / n.max(1));
+        Ok((0..n)
+            .flat_map(|i| out[i * d..(i + 1) * d].iter().chain(&logits[i * c..(i + 1) * c]).copied())
+            .collect())
     }
 
     /// Like [`Embedder::embed_batch`], also returning the manifest's `logits` output (if any).

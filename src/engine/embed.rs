@@ -84,7 +84,7 @@ pub fn run(
                     }
                 }
             };
-            let dim = embedder.entry.dim;
+            let dim = vectors.len() / p.ok.len().max(1);
             let mut rows = p.ok.iter().zip(vectors.chunks(dim.max(1)));
             let mut failed = p.failed.into_iter().peekable();
             let mut next_ok = rows.next();
