@@ -157,10 +157,12 @@ fn export(
     })?;
     let secs = t0.elapsed().as_secs_f64();
     if logits {
-        let lrows: Vec<(usize, Vec<f32>)> = rows.iter_mut().map(|(k, v)| (*k, v.split_off(dim))).collect();
+        let lrows: Vec<(usize, Vec<f32>)> =
+            rows.iter_mut().map(|(k, v)| (*k, v.split_off(dim))).collect();
         let classes = lrows.first().map_or(0, |r| r.1.len());
         let lpath = out.with_extension("logits.npy");
-        write_npy(&lpath, &lrows, classes).with_context(|| format!("writing {}", lpath.display()))?;
+        write_npy(&lpath, &lrows, classes)
+            .with_context(|| format!("writing {}", lpath.display()))?;
     }
     write_npy(out, &rows, dim).with_context(|| format!("writing {}", out.display()))?;
     let ids = out.with_extension("ids.txt");

@@ -244,7 +244,9 @@ impl Embedder {
         let Some(logits) = logits else { return Ok(out) };
         let (d, c) = (self.entry.dim, logits.len() / n.max(1));
         Ok((0..n)
-            .flat_map(|i| out[i * d..(i + 1) * d].iter().chain(&logits[i * c..(i + 1) * c]).copied())
+            .flat_map(|i| {
+                out[i * d..(i + 1) * d].iter().chain(&logits[i * c..(i + 1) * c]).copied()
+            })
             .collect())
     }
 

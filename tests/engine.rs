@@ -7,7 +7,8 @@ use std::process::Command;
 
 use common::*;
 
-const MODELS: [&str; 4] = ["efficientnet-lite0", "efficientnet-lite2", "open-nsfw", "dinov2-s14-imgfocus"];
+const MODELS: [&str; 4] =
+    ["efficientnet-lite0", "efficientnet-lite2", "open-nsfw", "dinov2-s14-imgfocus"];
 
 #[test]
 fn embeddings_match_the_python_reference_on_every_photo() {
@@ -16,10 +17,21 @@ fn embeddings_match_the_python_reference_on_every_photo() {
     let tmp = tempfile::tempdir().unwrap();
     for m in MODELS {
         let out = tmp.path().join(format!("{m}.npy"));
-        embtui().args(["export", "--device", "cpu", "--model", m, "--out"]).arg(&out).arg("--dataset").arg(&ds).assert().success();
+        embtui()
+            .args(["export", "--device", "cpu", "--model", m, "--out"])
+            .arg(&out)
+            .arg("--dataset")
+            .arg(&ds)
+            .assert()
+            .success();
         let res = Command::new(&py)
             .arg(root().join("onnx/parity.py"))
-            .args([m, out.to_str().unwrap(), ds.join("Images").to_str().unwrap(), root().join("models").to_str().unwrap()])
+            .args([
+                m,
+                out.to_str().unwrap(),
+                ds.join("Images").to_str().unwrap(),
+                root().join("models").to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
@@ -37,7 +49,16 @@ fn export_writes_a_numpy_matrix_with_unit_rows_and_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("e.npy");
     embtui()
-        .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--limit", "7", "--out"])
+        .args([
+            "export",
+            "--device",
+            "cpu",
+            "--model",
+            "efficientnet-lite0",
+            "--limit",
+            "7",
+            "--out",
+        ])
         .arg(&out)
         .arg("--dataset")
         .arg(data.join("flickr8k-1k"))
@@ -86,18 +107,38 @@ open(os.path.join(d, "huge.png"), "wb").write(png + struct.pack(">I", 0) + b"IEN
     let bytes = std::fs::read(&real).unwrap();
     std::fs::write(dir.join("truncated.jpg"), &bytes[..bytes.len() / 3]).unwrap();
     let out = tmp.path().join("b.npy");
-    let assert = embtui().args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--out"]).arg(&out).arg("--dataset").arg(&dir).assert().success();
+    let assert = embtui()
+        .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--out"])
+        .arg(&out)
+        .arg("--dataset")
+        .arg(&dir)
+        .assert()
+        .success();
     let err = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     eprintln!("{err}");
     assert!(err.contains("skipped empty.jpg: file is empty (0 bytes)"), "{err}");
     assert!(err.contains("skipped text.jpg: not a supported image"), "{err}");
-    assert!(err.contains("skipped huge.png: declared size 100000×100000 exceeds the limit"), "{err}");
+    assert!(
+        err.contains("skipped huge.png: declared size 100000×100000 exceeds the limit"),
+        "{err}"
+    );
     let ids = std::fs::read_to_string(tmp.path().join("b.ids.txt")).unwrap();
     let mut ids: Vec<&str> = ids.lines().collect();
     // A truncated JPEG is either decoded as far as it goes (the rest grey) or skipped, never fatal.
     let truncated_skipped = err.contains("skipped truncated.jpg");
     ids.retain(|&i| i != "truncated.jpg");
-    assert_eq!(ids, ["alpha.png", "cmyk.jpg", "gray.jpg", "one.png", "palette.png", "rotated.jpg", "sixteen.png"]);
+    assert_eq!(
+        ids,
+        [
+            "alpha.png",
+            "cmyk.jpg",
+            "gray.jpg",
+            "one.png",
+            "palette.png",
+            "rotated.jpg",
+            "sixteen.png"
+        ]
+    );
     assert_eq!(err.matches("skipped ").count(), 3 + usize::from(truncated_skipped), "{err}");
 }
 
@@ -107,7 +148,13 @@ fn efficientnet_lite0_sees_dogs_in_dog_photos() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("l.npy");
     let ds = data.join("flickr8k-1k");
-    embtui().args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--logits", "--out"]).arg(&out).arg("--dataset").arg(&ds).assert().success();
+    embtui()
+        .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--logits", "--out"])
+        .arg(&out)
+        .arg("--dataset")
+        .arg(&ds)
+        .assert()
+        .success();
     // Logits from embtui's own pipeline; captions decide which photos show a dog.
     let code = r#"
 import csv, json, re, sys

@@ -22,7 +22,9 @@ pub fn root() -> PathBuf {
 pub fn models_ready() -> bool {
     let ok = root().join("models/models.lock.json").exists() && root().join(".ort/cpu").exists();
     if !ok {
-        eprintln!("SKIP: models or ONNX Runtime missing; run `just setup` (the `just test` recipe does)");
+        eprintln!(
+            "SKIP: models or ONNX Runtime missing; run `just setup` (the `just test` recipe does)"
+        );
     }
     ok
 }

@@ -1,0 +1,391 @@
+//! The commands users script, on real photos and real models: eval reports, regression checks,
+//! the cache and resumable indexing, every Flickr30k caption format.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn eval_json(ds: &Path, store: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = embtui()
+        .args([
+            "eval",
+            "--device",
+            "cpu",
+            "--json",
+            "--bootstrap",
+            "200",
+            "--model",
+            "efficientnet-lite0",
+            "--store",
+        ])
+        .arg(store)
+        .arg("--dataset")
+        .arg(ds)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout holds only the JSON report")
+}
+
+#[test]
+fn eval_json_reports_metrics_baselines_and_ann_recall_deterministically() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    let a = eval_json(&ds, tmp.path(), &[]);
+    assert_eq!(a["schema"], "embtui.eval/1");
+    assert_eq!(a["dataset"]["images"], 1000);
+    assert_eq!(a["dataset"]["format"], "flickr8k");
+    let m = &a["models"][0];
+    assert_eq!(m["name"], "efficientnet-lite0");
+    assert_eq!(m["dim"], 1280);
+    assert_eq!(m["device"], "cpu");
+    let ndcg = m["metrics"]["ndcg@10"]["mean"].as_f64().unwrap();
+    let random = a["baselines"]["random"]["ndcg@10"].as_f64().unwrap();
+    let oracle = a["baselines"]["oracle"]["ndcg@10"].as_f64().unwrap();
+    eprintln!("ndcg@10 {ndcg} random {random} oracle {oracle}");
+    assert!(random < ndcg && ndcg < oracle, "a real model sits between chance and the oracle");
+    assert!((oracle - 1.0).abs() < 1e-9);
+    let ci = &m["metrics"]["ndcg@10"]["ci95"];
+    assert!(ci[0].as_f64().unwrap() <= ndcg && ndcg <= ci[1].as_f64().unwrap());
+    for key in ["ndcg@1", "ndcg@5", "overlap@5", "p@5", "p@10", "map@r", "mrr"] {
+        let v = m["metrics"][key]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert!(m["ann"]["recall@10"].as_f64().unwrap() >= 0.98, "{}", m["ann"]);
+    // Second run: everything cached, identical metrics.
+    let b = eval_json(&ds, tmp.path(), &[]);
+    assert_eq!(b["models"][0]["cached"], 1000);
+    assert_eq!(b["models"][0]["embedded"], 0);
+    assert_eq!(a["models"][0]["metrics"], b["models"][0]["metrics"]);
+    assert_eq!(a["baselines"], b["baselines"]);
+}
+
+#[test]
+fn check_exits_1_naming_the_metric_that_dropped() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    let mut report = eval_json(&ds, tmp.path(), &["--limit", "200"]);
+    let base = tmp.path().join("base.json");
+    std::fs::write(&base, serde_json::to_string(&report).unwrap()).unwrap();
+    let ok = embtui()
+        .args([
+            "eval",
+            "--device",
+            "cpu",
+            "--bootstrap",
+            "200",
+            "--limit",
+            "200",
+            "--model",
+            "efficientnet-lite0",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .arg("--check")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    // A baseline 0.05 better on nDCG@10 makes today's run a regression.
+    let v = report["models"][0]["metrics"]["ndcg@10"]["mean"].as_f64().unwrap();
+    report["models"][0]["metrics"]["ndcg@10"]["mean"] = serde_json::json!(v + 0.05);
+    std::fs::write(&base, serde_json::to_string(&report).unwrap()).unwrap();
+    let bad = embtui()
+        .args([
+            "eval",
+            "--device",
+            "cpu",
+            "--bootstrap",
+            "200",
+            "--limit",
+            "200",
+            "--model",
+            "efficientnet-lite0",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .arg("--check")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("regression: efficientnet-lite0 ndcg@10"), "{err}");
+}
+
+/// Writes the 68 Flickr30k photos' captions in each distributed format, images copied beside.
+fn flickr30k_variants(src: &Path, dst: &Path) -> Vec<std::path::PathBuf> {
+    let token = std::fs::read_to_string(src.join("results_20130124.token")).unwrap();
+    let mut caps: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in token.lines() {
+        let (key, cap) = line.split_once('\t').unwrap();
+        caps.entry(key.split('#').next().unwrap().to_owned()).or_default().push(cap.to_owned());
+    }
+    let mut dirs = Vec::new();
+    for (name, file, body) in [
+        ("token", "results_20130124.token", token.clone()),
+        ("kaggle", "results.csv", {
+            let mut s = "image_name| comment_number| comment\n".to_owned();
+            for (img, cs) in &caps {
+                for (i, c) in cs.iter().enumerate() {
+                    s += &format!("{img}| {i}| {c}\n");
+                }
+            }
+            s
+        }),
+        ("karpathy", "dataset_flickr30k.json", {
+            let images: Vec<_> = caps.iter().enumerate().map(|(i, (img, cs))| serde_json::json!({"filename": img, "imgid": i, "split": "test", "sentences": cs.iter().map(|c| serde_json::json!({"raw": c, "tokens": []})).collect::<Vec<_>>()})).collect();
+            serde_json::to_string(&serde_json::json!({"images": images, "dataset": "flickr30k"}))
+                .unwrap()
+        }),
+        ("hf", "flickr_annotations_30k.csv", {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["raw", "sentids", "split", "filename", "img_id"]).unwrap();
+            for (i, (img, cs)) in caps.iter().enumerate() {
+                w.write_record([
+                    serde_json::to_string(cs).unwrap(),
+                    "[0,1,2,3,4]".into(),
+                    "test".into(),
+                    img.clone(),
+                    i.to_string(),
+                ])
+                .unwrap();
+            }
+            String::from_utf8(w.into_inner().unwrap()).unwrap()
+        }),
+    ] {
+        let d = dst.join(name);
+        let imgs = d.join(if name == "hf" { "flickr30k-images" } else { "flickr30k_images" });
+        std::fs::create_dir_all(&imgs).unwrap();
+        for e in std::fs::read_dir(src.join("flickr30k_images")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), imgs.join(e.file_name())).unwrap();
+        }
+        std::fs::write(d.join(file), body).unwrap();
+        dirs.push(d);
+    }
+    dirs
+}
+
+#[test]
+fn every_flickr30k_format_gives_identical_relevance_and_metrics() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let dirs = flickr30k_variants(&data.join("flickr30k-68"), tmp.path());
+    let reports: Vec<serde_json::Value> = dirs.iter().map(|d| eval_json(d, &store, &[])).collect();
+    let formats: Vec<&str> =
+        reports.iter().map(|r| r["dataset"]["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, ["flickr30k-token", "flickr30k-csv", "karpathy", "flickr30k-hf"]);
+    for r in &reports[1..] {
+        assert_eq!(r["dataset"]["images"], 68);
+        assert_eq!(
+            r["relevance"]["mean_pair_relevance"],
+            reports[0]["relevance"]["mean_pair_relevance"]
+        );
+        assert_eq!(r["models"][0]["metrics"], reports[0]["models"][0]["metrics"]);
+        assert_eq!(r["baselines"], reports[0]["baselines"]);
+    }
+    // The same photos, so the later runs embed nothing: the cache is keyed by content.
+    assert_eq!(reports[3]["models"][0]["cached"], 68);
+}
+
+#[test]
+fn index_killed_midway_resumes_without_losing_or_duplicating() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    let bin = assert_cmd::cargo::cargo_bin("embtui");
+    let mut done_before = 0;
+    for wait_ms in [1500, 2500] {
+        let mut child = Command::new(&bin)
+            .args([
+                "index",
+                "--device",
+                "cpu",
+                "--limit",
+                "600",
+                "--batch",
+                "8",
+                "--model",
+                "dinov2-s14-imgfocus",
+                "--store",
+            ])
+            .arg(tmp.path())
+            .arg("--dataset")
+            .arg(&ds)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        child.kill().unwrap(); // SIGKILL: no chance to clean up
+        child.wait().unwrap();
+        let out = embtui()
+            .args(["doctor", "--device", "cpu", "--store"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let cached: usize = text
+            .split(" cached vectors")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        eprintln!("killed after {wait_ms} ms: {cached} vectors committed");
+        assert!(cached >= done_before, "nothing committed is lost");
+        done_before = cached;
+    }
+    assert!(done_before > 0 && done_before < 600, "killed midway: {done_before}");
+    let out = embtui()
+        .args([
+            "index",
+            "--device",
+            "cpu",
+            "--limit",
+            "600",
+            "--batch",
+            "8",
+            "--model",
+            "dinov2-s14-imgfocus",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let want = format!("{} embedded", 600 - done_before);
+    assert!(err.contains(&want) && err.contains(&format!("{done_before} cached")), "{err}");
+    assert!(err.contains("index of 600 items"), "{err}");
+}
+
+#[test]
+fn changed_model_file_never_reuses_old_vectors() {
+    let (Some(data), true, Some(py)) = (shared_data(), models_ready(), python()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    std::fs::copy(
+        root().join("models/efficientnet-lite0.onnx"),
+        models.join("efficientnet-lite0.onnx"),
+    )
+    .unwrap();
+    let run = || {
+        let out = embtui()
+            .args([
+                "index",
+                "--device",
+                "cpu",
+                "--limit",
+                "20",
+                "--model",
+                "efficientnet-lite0",
+                "--models-dir",
+            ])
+            .arg(&models)
+            .arg("--store")
+            .arg(tmp.path().join("s"))
+            .arg("--dataset")
+            .arg(data.join("flickr8k-1k"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    assert!(run().contains("20 embedded"));
+    assert!(run().contains("0 embedded, 20 cached"));
+    // Same graph, new bytes (a doc string): a different sha256, so everything is embedded anew.
+    let code =
+        "import onnx,sys; m=onnx.load(sys.argv[1]); m.doc_string='v2'; onnx.save(m, sys.argv[1])";
+    assert!(Command::new(&py)
+        .args(["-c", code])
+        .arg(models.join("efficientnet-lite0.onnx"))
+        .status()
+        .unwrap()
+        .success());
+    assert!(run().contains("20 embedded"));
+}
+
+#[test]
+fn search_finds_the_query_photo_itself_first() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    let q = ds.join("Images/1000268201_693b08cb0e.jpg");
+    let out = embtui()
+        .args([
+            "search",
+            "--device",
+            "cpu",
+            "--json",
+            "--limit",
+            "100",
+            "--model",
+            "efficientnet-lite0",
+            "-k",
+            "3",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hits"][0]["image"], "1000268201_693b08cb0e.jpg");
+    assert!(v["hits"][0]["score"].as_f64().unwrap() > 0.999);
+    assert_eq!(v["hits"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn plain_folder_refuses_metrics_with_a_clear_message() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = embtui()
+        .args(["eval", "--model", "efficientnet-lite0", "--store"])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(data.join("flickr8k-1k/Images"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("is a plain image folder: metrics need captions"));
+}
+
+#[test]
+fn missing_onnx_runtime_says_where_it_looked_and_how_to_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = embtui()
+        .env("ORT_DYLIB_PATH", tmp.path().join("nope.so"))
+        .args(["doctor", "--store"])
+        .arg(tmp.path().join("s"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("ONNX Runtime library not found")
+            && text.contains("nope.so")
+            && text.contains("just setup"),
+        "{text}"
+    );
+}
