@@ -56,13 +56,16 @@ demo: setup build
     #!/usr/bin/env bash
     set -euo pipefail
     ds="{{data}}/flickr8k-1k"
-    if [ ! -d "$ds" ]; then ds=fixtures/demo; fi
+    if [ ! -d "$ds" ]; then
+        echo "(../shared/data is absent: using the tiny fixture fixtures/flickr30k-bad instead)"
+        ds=fixtures/flickr30k-bad
+    fi
     echo "== evaluating the offline models on $ds (store: .demo-store)"
     ./target/release/embtui eval --dataset "$ds" --store .demo-store \
         --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus
     echo
     echo "Your own Flickr30k: ./target/release/embtui eval --dataset /path/to/flickr30k --model efficientnet-lite0"
-    echo "Browse it:          ./target/release/embtui browse --dataset /path/to/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus"
+    echo "Nearest photos:     ./target/release/embtui search photo.jpg --dataset /path/to/flickr30k --model efficientnet-lite0 --show"
 
 # All tests: unit, integration on real models and photos, Python parity.
 test: setup
