@@ -63,6 +63,16 @@ pub struct DatasetArgs {
     pub seed: u64,
 }
 
+/// How thumbnails reach the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImageProtocol {
+    Auto,
+    Halfblocks,
+    Sixel,
+    Kitty,
+    Iterm2,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Embed a dataset with one or more models into the vector store (resumable, cached).
@@ -152,6 +162,19 @@ pub enum Command {
         logits: bool,
         #[arg(long, default_value_t = 16)]
         batch: usize,
+    },
+    /// Compare models side by side in the terminal, with inline thumbnails (works over SSH).
+    #[command(
+        after_help = "Examples:\n  embtui browse --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui browse --dataset D --model M --image-protocol halfblocks   # plain SSH, tmux\n\nInside tmux, kitty/sixel images need `set -g allow-passthrough on`; halfblocks always work."
+    )]
+    Browse {
+        #[command(flatten)]
+        data: DatasetArgs,
+        #[arg(long, value_delimiter = ',', required = true)]
+        model: Vec<String>,
+        /// Terminal graphics protocol for thumbnails (auto detects; halfblocks work everywhere).
+        #[arg(long, value_enum, default_value_t = ImageProtocol::Auto)]
+        image_protocol: ImageProtocol,
     },
     /// The model zoo: what is installed and verified, dims, licences.
     Models {

@@ -1,5 +1,6 @@
 //! Pipelines behind each subcommand: export, index, search, eval, models, doctor.
 
+pub mod browse;
 pub mod embed;
 pub mod eval;
 pub mod index;
@@ -27,7 +28,7 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             report_issues(&ds);
             let store = Store::open(&cfg.store_dir)?;
             for entry in cfg.models(&model)? {
-                let x = index::index_model(cfg, &store, &ds, &entry, batch)?;
+                let x = index::index_model(cfg, &store, &ds, &entry, batch, None)?;
                 summary(&x);
             }
             Ok(ExitCode::SUCCESS)
@@ -61,12 +62,12 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             let store = Store::open(&cfg.store_dir)?;
             let mut indexed = Vec::new();
             for entry in cfg.models(&model)? {
-                let x = index::index_model(cfg, &store, &ds, &entry, batch)?;
+                let x = index::index_model(cfg, &store, &ds, &entry, batch, None)?;
                 summary(&x);
                 indexed.push(x);
             }
             let opts = eval::EvalOptions { ks: k, method, threshold, bootstrap, seed: 0 };
-            let rep = eval::evaluate(&store, &ds, &indexed, &opts)?;
+            let rep = eval::evaluate(&store, &ds, &indexed, &opts)?.report;
             let text = serde_json::to_string_pretty(&rep)?;
             if let Some(p) = &out {
                 std::fs::write(p, format!("{text}\n"))
@@ -97,6 +98,9 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             search(cfg, &image, &data, &model, k, exact, json, show)
         }
         Command::Models { json } => models(cfg, json),
+        Command::Browse { data, model, image_protocol } => {
+            browse::browse(cfg, &data, &model, image_protocol)
+        }
         Command::Doctor => doctor(cfg),
         Command::Completions { shell } => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
@@ -107,10 +111,10 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// Opens one model, saying on stderr when `auto` fell back to CPU.
-pub fn open_model(cfg: &Config, name: &str) -> anyhow::Result<Embedder> {
+pub fn open_model(cfg: &Config, name: &str, say_fallback: bool) -> anyhow::Result<Embedder> {
     let entry = cfg.models(&[name.to_owned()])?.remove(0);
     let e = Embedder::open(&entry, &cfg.models_dir, cfg.device, cfg.threads)?;
-    if let Some(why) = &e.fallback {
+    if let (true, Some(why)) = (say_fallback, &e.fallback) {
         eprintln!("embtui: {}: using CPU ({})", e.entry.name, crate::text::sanitize(why));
     }
     Ok(e)
@@ -125,7 +129,7 @@ fn export(
     logits: bool,
 ) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(data)?;
-    let mut emb = open_model(cfg, model)?;
+    let mut emb = open_model(cfg, model, true)?;
     if logits && emb.entry.logits.is_none() {
         bail!("model `{model}` has no `logits` output in its manifest entry; drop --logits");
     }
@@ -298,8 +302,8 @@ fn search(
     let ds = cfg.dataset(data)?;
     let store = Store::open(&cfg.store_dir)?;
     let entry = cfg.models(&[model.to_owned()])?.remove(0);
-    let x = index::index_model(cfg, &store, &ds, &entry, 16)?;
-    let mut emb = open_model(cfg, model)?;
+    let x = index::index_model(cfg, &store, &ds, &entry, 16, None)?;
+    let mut emb = open_model(cfg, model, true)?;
     let n = (entry.size as usize).pow(2) * 3;
     let mut input = vec![0.0f32; n];
     crate::model::preprocess::load_tensor(image, &entry, &mut input)

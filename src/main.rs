@@ -16,6 +16,7 @@ mod relevance;
 mod report;
 mod store;
 mod text;
+mod tui;
 
 fn main() -> ExitCode {
     match run() {
@@ -46,6 +47,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let cfg = config::Config::from_global(&cli.global)?;
     let Some(command) = cli.command else {
         cli::Cli::command().print_help()?;
+        eprintln!("\nTo open the TUI: embtui browse --dataset DIR --model efficientnet-lite0,dinov2-s14-imgfocus");
         return Ok(ExitCode::from(2));
     };
     engine::dispatch(&cfg, command)

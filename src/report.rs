@@ -199,10 +199,10 @@ pub fn regressions(current: &EvalReport, baseline: &EvalReport, tol: f64) -> Vec
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn report(ndcg: f64) -> EvalReport {
+    pub(crate) fn report(ndcg: f64) -> EvalReport {
         let mut metrics = Metrics::new();
         metrics.insert("ndcg@10".into(), Stat { mean: ndcg, ci95: [ndcg - 0.01, ndcg + 0.01] });
         EvalReport {

@@ -170,13 +170,23 @@ pub fn default_search_k(n_trees: usize) -> usize {
     10 * n_trees * 15
 }
 
+/// An evaluation: the report plus what the TUI needs to explain it.
+pub struct Evaluation {
+    pub report: EvalReport,
+    /// Dataset ids of the evaluated images (embedded by every model); position = query index.
+    pub keep: Vec<usize>,
+    /// Per model, nDCG at the largest k for each query (query index order).
+    pub per_query_ndcg: Vec<Vec<f64>>,
+    pub relevance: Relevance,
+}
+
 /// Evaluates indexed models on the images every model embedded.
 pub fn evaluate(
     store: &Store,
     ds: &Dataset,
     indexed: &[Indexed],
     o: &EvalOptions,
-) -> anyhow::Result<EvalReport> {
+) -> anyhow::Result<Evaluation> {
     let keep: Vec<usize> =
         (0..ds.samples.len()).filter(|&i| indexed.iter().all(|x| x.vectors[i].is_some())).collect();
     if keep.len() < 2 {
@@ -261,7 +271,7 @@ pub fn evaluate(
             }
         }
     }
-    Ok(EvalReport {
+    let report = EvalReport {
         schema: report::SCHEMA.into(),
         dataset: DatasetInfo {
             root: ds.root.display().to_string(),
@@ -285,7 +295,9 @@ pub fn evaluate(
         baselines: Baselines { random: random_baseline(&rel, o), oracle: oracle_means },
         comparisons,
         environment: super::environment(),
-    })
+    };
+    let per_query_ndcg = per_model.into_iter().map(|(_, v)| v).collect();
+    Ok(Evaluation { report, keep, per_query_ndcg, relevance: rel })
 }
 
 fn stat(v: &[f64], o: &EvalOptions) -> Stat {

@@ -31,13 +31,18 @@ impl Indexed {
     }
 }
 
+/// Called with (images done, images to embed) after every committed batch.
+pub type OnProgress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
 /// Indexes `ds` with `entry`; embeds only images whose (model, content) pair is not cached.
+/// Progress goes to `on_progress` when given (the TUI), else to stderr.
 pub fn index_model(
     cfg: &Config,
     store: &Store,
     ds: &Dataset,
     entry: &ModelEntry,
     batch: usize,
+    on_progress: Option<OnProgress<'_>>,
 ) -> anyhow::Result<Indexed> {
     let path = cfg.models_dir.join(&entry.file);
     if !path.is_file() {
@@ -75,12 +80,12 @@ pub fn index_model(
     let t0 = Instant::now();
     let mut embedded = 0usize;
     if !jobs.is_empty() {
-        let mut emb = super::open_model(cfg, &entry.name)?;
+        let mut emb = super::open_model(cfg, &entry.name, on_progress.is_none())?;
         if emb.sha256 != sha {
             anyhow::bail!("model file {} changed while indexing; run again", emb.path.display());
         }
         device = emb.device.clone();
-        let progress = Progress::new(&entry.name, jobs.len());
+        let progress = Progress::new(&entry.name, jobs.len(), on_progress.is_none());
         embed::run(&mut emb, &jobs, batch, |outcomes| {
             let mut items = Vec::new();
             for (key, r) in outcomes {
@@ -97,7 +102,10 @@ pub fn index_model(
                 eprintln!("embtui: {e:#}");
                 return false;
             }
-            progress.tick(embedded, skipped.len());
+            match on_progress {
+                Some(f) => f(embedded + skipped.len(), jobs.len()),
+                None => progress.tick(embedded, skipped.len()),
+            }
             true
         })?;
         progress.finish();
@@ -141,8 +149,8 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(name: &str, total: usize) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    fn new(name: &str, total: usize, visible: bool) -> Self {
+        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
