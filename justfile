@@ -71,6 +71,7 @@ demo: setup build
 test: setup
     cargo test --release --locked
 
-# Benchmarks (writes .bench/*.json; see docs/performance.md).
-bench: setup build
-    {{py}} bench/run.py
+# Benchmarks beside the Python pipeline and faiss (writes .bench/results.json; docs/performance.md).
+bench *ARGS: setup build
+    {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+    {{py}} bench/run.py {{ARGS}}

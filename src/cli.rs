@@ -183,6 +183,9 @@ pub enum Command {
     },
     /// Check ONNX Runtime, CUDA, the models and the store; say how to fix what is wrong.
     Doctor,
+    /// Measurements behind `just bench` (one JSON object on stdout); see docs/performance.md.
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -198,4 +201,42 @@ mod tests {
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
     }
+}
+
+/// What `embtui bench` measures.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// End to end vs inference alone vs decode + preprocess alone, images/s.
+    Embed {
+        #[command(flatten)]
+        data: DatasetArgs,
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+    },
+    /// Exact top-10 and arroy (build, latency, recall) on synthetic unit vectors.
+    Search {
+        #[arg(long)]
+        n: usize,
+        #[arg(long)]
+        dim: usize,
+        /// Queries to time (the first rows).
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+    },
+    /// The same on a model's stored vectors of a dataset (indexes first if needed).
+    SearchReal {
+        #[command(flatten)]
+        data: DatasetArgs,
+        #[arg(long)]
+        model: String,
+    },
+    /// Key press to frame, thumbnails cached.
+    Tui {
+        #[command(flatten)]
+        data: DatasetArgs,
+        #[arg(long, default_value_t = 500)]
+        presses: usize,
+    },
 }

@@ -1,5 +1,6 @@
 //! Pipelines behind each subcommand: export, index, search, eval, models, doctor.
 
+pub mod bench;
 pub mod browse;
 pub mod embed;
 pub mod eval;
@@ -98,6 +99,32 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             search(cfg, &image, &data, &model, k, exact, json, show)
         }
         Command::Models { json } => models(cfg, json),
+        Command::Bench(b) => {
+            let v = match b {
+                crate::cli::BenchCmd::Embed { data, model, batch } => {
+                    bench::embed(cfg, &data, &model, batch)?
+                }
+                crate::cli::BenchCmd::Search { n, dim, queries } => bench::search(
+                    bench::synthetic(n, dim, 7),
+                    queries,
+                    &format!("synthetic-{n}x{dim}"),
+                    &std::env::temp_dir(),
+                )?,
+                crate::cli::BenchCmd::SearchReal { data, model } => {
+                    let ds = cfg.dataset(&data)?;
+                    let store = Store::open(&cfg.store_dir)?;
+                    let entry = cfg.models(&[model.clone()])?.remove(0);
+                    let x = index::index_model(cfg, &store, &ds, &entry, 16, None)?;
+                    let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
+                    let n = rows.len() / entry.dim;
+                    let a = ndarray::Array2::from_shape_vec((n, entry.dim), rows)?;
+                    bench::search(a, n, &format!("{model}-{n}"), &std::env::temp_dir())?
+                }
+                crate::cli::BenchCmd::Tui { data, presses } => bench::tui(cfg, &data, presses)?,
+            };
+            writeln!(std::io::stdout(), "{v}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Browse { data, model, image_protocol } => {
             browse::browse(cfg, &data, &model, image_protocol)
         }

@@ -113,15 +113,27 @@ pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) -> Result<(
         Channels::Rgb => [0, 1, 2],
         Channels::Bgr => [2, 1, 0],
     };
+    // Per channel: value = pixel * scale + shift, with scale = rescale/std, shift = -mean/std.
+    let scale: [f32; 3] = std::array::from_fn(|c| m.rescale / m.std[c]);
+    let shift: [f32; 3] = std::array::from_fn(|c| -m.mean[c] / m.std[c]);
+    let pad_value: [f32; 3] = shift;
     let plane = s * s;
+    let raw = resized.as_raw();
     for y in 0..s {
         let sy = y as i64 + off_y;
+        let row_inside = sy >= 0 && sy < rh;
         for x in 0..s {
             let sx = x as i64 + off_x;
-            let inside = sx >= 0 && sy >= 0 && sx < rw && sy < rh;
-            let px = if inside { resized.get_pixel(sx as u32, sy as u32).0 } else { [0, 0, 0] };
+            let base = if row_inside && sx >= 0 && sx < rw {
+                Some(((sy * rw + sx) * 3) as usize)
+            } else {
+                None
+            };
             for (c, &src_c) in order.iter().enumerate() {
-                let v = (f32::from(px[src_c]) * m.rescale - m.mean[c]) / m.std[c];
+                let v = match base {
+                    Some(b) => f32::from(raw[b + src_c]) * scale[c] + shift[c],
+                    None => pad_value[c],
+                };
                 let idx = match m.layout {
                     Layout::Nchw => c * plane + y * s + x,
                     Layout::Nhwc => (y * s + x) * 3 + c,

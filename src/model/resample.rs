@@ -128,11 +128,10 @@ pub fn resize(src: &RgbImage, w: u32, h: u32, f: Interpolation) -> RgbImage {
                 let (xmin, n) = hc.bounds[x];
                 let k = &hc.weights[x * hc.ksize..x * hc.ksize + n];
                 let (mut r, mut g, mut b) = (half, half, half);
-                for (i, &kw) in k.iter().enumerate() {
-                    let p = (xmin + i) * 3;
-                    r += i32::from(row[p]) * kw;
-                    g += i32::from(row[p + 1]) * kw;
-                    b += i32::from(row[p + 2]) * kw;
+                for (px, &kw) in row[xmin * 3..(xmin + n) * 3].chunks_exact(3).zip(k) {
+                    r += i32::from(px[0]) * kw;
+                    g += i32::from(px[1]) * kw;
+                    b += i32::from(px[2]) * kw;
                 }
                 let o = (y * w + x) * 3;
                 out[o] = clip8(r);
@@ -154,17 +153,23 @@ pub fn resize(src: &RgbImage, w: u32, h: u32, f: Interpolation) -> RgbImage {
 }
 
 fn vertical(src: &[u8], w: usize, vc: &Coeffs, offset: usize, h: usize) -> RgbImage {
-    let mut out = vec![0u8; w * h * 3];
+    let stride = w * 3;
+    let mut out = vec![0u8; stride * h];
+    let mut acc = vec![0i32; stride];
     let half = 1i32 << (PRECISION_BITS - 1);
     for y in 0..h {
         let (ymin, n) = vc.bounds[y];
         let k = &vc.weights[y * vc.ksize..y * vc.ksize + n];
-        for x in 0..w * 3 {
-            let mut s = half;
-            for (i, &kw) in k.iter().enumerate() {
-                s += i32::from(src[(ymin - offset + i) * w * 3 + x]) * kw;
+        acc.fill(half);
+        // Row-major accumulation: each tap adds a whole source row (contiguous, vectorisable).
+        for (i, &kw) in k.iter().enumerate() {
+            let row = &src[(ymin - offset + i) * stride..(ymin - offset + i + 1) * stride];
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += i32::from(p) * kw;
             }
-            out[y * w * 3 + x] = clip8(s);
+        }
+        for (o, &a) in out[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
+            *o = clip8(a);
         }
     }
     RgbImage::from_raw(w as u32, h as u32, out).expect("buffer size matches")

@@ -1,0 +1,290 @@
+//! `embtui bench …`: measurements behind `just bench` (docs/performance.md). Each prints one
+//! JSON object on stdout; bench/run.py runs them beside the Python/faiss baselines.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use ndarray::{s, Array2, ArrayView2};
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::embed::{self, Job};
+use crate::config::Config;
+use crate::dataset::SplitMix64;
+use crate::store::{IndexMeta, Store, DEFAULT_N_TREES, SEED};
+
+/// End to end vs inference alone vs decode + preprocess alone, for one model.
+pub fn embed(
+    cfg: &Config,
+    data: &crate::cli::DatasetArgs,
+    model: &str,
+    batch: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let ds = cfg.dataset(data)?;
+    let mut emb = super::open_model(cfg, model, true)?;
+    let jobs: Vec<Job> =
+        ds.samples.iter().enumerate().map(|(i, s)| Job { key: i, path: s.path.clone() }).collect();
+    let n = jobs.len();
+    // Warm-up: ONNX Runtime allocates its arenas on the first runs.
+    embed::run(&mut emb, &jobs[..batch.min(n)], batch, |_| true)?;
+    let t = Instant::now();
+    let mut done = 0usize;
+    embed::run(&mut emb, &jobs, batch, |o| {
+        done += o.iter().filter(|(_, r)| r.is_ok()).count();
+        true
+    })?;
+    let end_to_end = done as f64 / t.elapsed().as_secs_f64();
+    // Inference alone on ready tensors: one batch preprocessed once, run n / batch times.
+    let per = (emb.entry.size as usize).pow(2) * 3;
+    let mut tensor = vec![0.0f32; per * batch];
+    for (i, job) in jobs.iter().take(batch).enumerate() {
+        crate::model::preprocess::load_tensor(
+            &job.path,
+            &emb.entry,
+            &mut tensor[i * per..(i + 1) * per],
+        )?;
+    }
+    let rounds = n.div_ceil(batch);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        emb.embed_batch(&tensor, batch)?;
+    }
+    let infer = (rounds * batch) as f64 / t.elapsed().as_secs_f64();
+    // Decode + preprocess alone, on one core.
+    let t = Instant::now();
+    let mut buf = vec![0.0f32; per];
+    for job in &jobs {
+        let _ = crate::model::preprocess::load_tensor(&job.path, &emb.entry, &mut buf);
+    }
+    let decode_per_core = n as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for job in &jobs {
+        let _ = crate::model::preprocess::load_rgb(&job.path);
+    }
+    let decode_only = n as f64 / t.elapsed().as_secs_f64();
+    Ok(json!({
+        "bench": "embed", "model": model, "images": n, "batch": batch, "device": emb.device,
+        "end_to_end_images_per_s": end_to_end, "inference_only_images_per_s": infer,
+        "ratio": end_to_end / infer, "decode_preprocess_images_per_s_per_core": decode_per_core,
+        "decode_only_images_per_s_per_core": decode_only,
+    }))
+}
+
+/// Unit vectors drawn from a fixed-seed Gaussian (Box–Muller on SplitMix64).
+pub fn synthetic(n: usize, dim: usize, seed: u64) -> Array2<f32> {
+    let mut rng = SplitMix64(seed);
+    let mut u = || ((rng.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let mut a = Array2::<f32>::zeros((n, dim));
+    for mut row in a.rows_mut() {
+        for x in row.iter_mut() {
+            *x = ((-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()) as f32;
+        }
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.mapv_inplace(|x| x / norm);
+    }
+    a
+}
+
+/// Exact top-k by inner product for each row of `q` against `v` (blocked, all cores).
+pub fn exact_topk(v: ArrayView2<f32>, q: ArrayView2<f32>, k: usize) -> Vec<Vec<(u32, f32)>> {
+    let block = 256;
+    (0..q.nrows().div_ceil(block))
+        .into_par_iter()
+        .flat_map_iter(|b| {
+            let qb = q.slice(s![b * block..((b + 1) * block).min(q.nrows()), ..]);
+            let scores = qb.dot(&v.t());
+            scores
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+                    for (i, &sc) in row.iter().enumerate() {
+                        if best.len() < k || sc > best[best.len() - 1].1 {
+                            let pos = best.partition_point(|&(_, s)| s >= sc);
+                            best.insert(pos, (i as u32, sc));
+                            best.truncate(k);
+                        }
+                    }
+                    best
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+/// Exact top-10 and arroy (build, p50/p99 latency, recall@10) on `vectors`.
+pub fn search(
+    vectors: Array2<f32>,
+    queries: usize,
+    label: &str,
+    store_dir: &std::path::Path,
+) -> anyhow::Result<serde_json::Value> {
+    let (n, dim) = vectors.dim();
+    let nq = queries.min(n);
+    let qs = vectors.slice(s![..nq, ..]).to_owned();
+    let t = Instant::now();
+    let exact = exact_topk(vectors.view(), qs.view(), 11);
+    let exact_s = t.elapsed().as_secs_f64();
+    let dir = tempfile::Builder::new()
+        .prefix("embtui-bench")
+        .tempdir_in(store_dir)
+        .context("temp store")?;
+    let store = Store::open(dir.path())?;
+    let items: Vec<(u32, Vec<f32>)> =
+        vectors.rows().into_iter().enumerate().map(|(i, r)| (i as u32, r.to_vec())).collect();
+    let meta = IndexMeta {
+        model: label.into(),
+        onnx_sha256: String::new(),
+        dim,
+        entry: serde_json::Value::Null,
+        embtui_version: env!("CARGO_PKG_VERSION").into(),
+        dataset_fingerprint: label.into(),
+        arroy_index: 0,
+        n_items: 0,
+        n_trees: DEFAULT_N_TREES,
+        seed: SEED,
+        build_seconds: 0.0,
+    };
+    let meta = store.build_index(meta, &items)?;
+    let mut per_k = Vec::new();
+    for search_k in [
+        super::eval::default_search_k(DEFAULT_N_TREES) / 4,
+        super::eval::default_search_k(DEFAULT_N_TREES),
+        super::eval::default_search_k(DEFAULT_N_TREES) * 4,
+    ] {
+        let mut lat = Vec::with_capacity(nq);
+        let mut recall = 0.0;
+        for (qi, row) in qs.rows().into_iter().enumerate() {
+            let v = row.to_vec();
+            let t = Instant::now();
+            let hits = store.ann(&meta, &v, 11, Some(search_k))?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            let want: Vec<u32> =
+                exact[qi].iter().map(|h| h.0).filter(|&i| i as usize != qi).take(10).collect();
+            let got: Vec<u32> =
+                hits.iter().map(|h| h.0).filter(|&i| i as usize != qi).take(10).collect();
+            recall +=
+                want.iter().filter(|w| got.contains(w)).count() as f64 / want.len().max(1) as f64;
+        }
+        lat.sort_by(f64::total_cmp);
+        per_k.push(json!({"search_k": search_k, "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99), "recall@10": recall / nq as f64}));
+    }
+    Ok(json!({
+        "bench": "search", "vectors": label, "n": n, "dim": dim, "queries": nq,
+        "exact_top10_seconds": exact_s, "exact_queries_per_s": nq as f64 / exact_s,
+        "arroy_build_seconds": meta.build_seconds, "n_trees": DEFAULT_N_TREES, "ann": per_k,
+    }))
+}
+
+/// Key press to frame on an in-memory terminal, with every thumbnail already cached.
+pub fn tui(
+    cfg: &Config,
+    data: &crate::cli::DatasetArgs,
+    presses: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use crate::tui::{event::Event, keys, Action, App, EngineEvent, Hit, ModelResult, ThumbKey};
+    use crossterm::event::{KeyCode, KeyEvent};
+    let ds = cfg.dataset(data)?;
+    let items: Vec<(String, Vec<String>)> =
+        ds.samples.iter().map(|s| (s.name.clone(), s.captions.clone())).collect();
+    let n = items.len();
+    let mut app = App::new("bench", items, vec!["a".into(), "b".into()]);
+    let hits = |q: usize, off: usize| {
+        (1..=5)
+            .map(|j| Hit { id: ((q + j * off) % n) as u32, score: 0.5, rel: Some(0.2) })
+            .collect::<Vec<_>>()
+    };
+    let models = (1..=2)
+        .map(|m| ModelResult {
+            name: format!("model-{m}"),
+            device: "cpu".into(),
+            hits: (0..n).map(|q| hits(q, m)).collect(),
+            ndcg10: vec![0.5; n],
+        })
+        .collect();
+    app.update(Action::Engine(EngineEvent::Ready { models, report: Box::new(empty_report()) }));
+    let picker = ratatui_image::picker::Picker::halfblocks();
+    for (i, s) in ds.samples.iter().enumerate() {
+        let img = crate::model::preprocess::load_rgb(&s.path)?;
+        let small = image::DynamicImage::ImageRgb8(image::imageops::thumbnail(&img, 160, 160));
+        let p = picker.new_protocol(
+            small,
+            super::browse::THUMB_CELLS,
+            ratatui_image::Resize::Fit(None),
+        )?;
+        app.update(Action::Engine(EngineEvent::Thumb {
+            id: ThumbKey::Image(i as u32),
+            protocol: Box::new(p),
+        }));
+    }
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48))?;
+    let mut lat = Vec::with_capacity(presses);
+    for i in 0..presses {
+        let key = KeyEvent::from(if i % 50 < 25 { KeyCode::Down } else { KeyCode::Up });
+        let t = Instant::now();
+        let _ = Event::Tick;
+        if let Some(a) = keys::action(key, false) {
+            app.update(a);
+        }
+        terminal.draw(|f| crate::tui::ui::render(&app, f))?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(
+        json!({"bench": "tui", "presses": presses, "terminal": "160x48 TestBackend, half-block thumbnails cached", "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99)}),
+    )
+}
+
+fn empty_report() -> crate::report::EvalReport {
+    use crate::report::*;
+    EvalReport {
+        schema: SCHEMA.into(),
+        dataset: DatasetInfo {
+            root: String::new(),
+            format: String::new(),
+            images: 0,
+            queries: 0,
+            queries_without_relevant: 0,
+            skipped: vec![],
+            issues: 0,
+            fingerprint: String::new(),
+        },
+        relevance: RelevanceInfo {
+            method: "tfidf".into(),
+            threshold: 0.3,
+            mean_pair_relevance: 0.0,
+            bootstrap_resamples: 0,
+            seed: 0,
+        },
+        k: vec![10],
+        models: vec![],
+        baselines: Baselines { random: Default::default(), oracle: Default::default() },
+        comparisons: vec![],
+        environment: super::environment(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_topk_matches_brute_force_on_a_small_case() {
+        let v = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]];
+        let q = ndarray::array![[1.0f32, 0.0]];
+        let top = exact_topk(v.view(), q.view(), 3);
+        assert_eq!(top[0].iter().map(|h| h.0).collect::<Vec<_>>(), [0, 2, 1]);
+        assert_eq!(top[0][1].1, 0.6);
+    }
+
+    #[test]
+    fn synthetic_vectors_are_unit_length_and_seeded() {
+        let a = synthetic(5, 8, 1);
+        assert!(a.rows().into_iter().all(|r| (r.dot(&r) - 1.0).abs() < 1e-5));
+        assert_eq!(a, synthetic(5, 8, 1));
+    }
+}
