@@ -75,3 +75,30 @@ test: setup
 bench *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/run.py {{ARGS}}
+
+# Python with torch + transformers for the Hugging Face exporter (.venv-export, on Debian's torch).
+venv-export:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x .venv-export/bin/python ] || ! .venv-export/bin/python -c "import torch, transformers, onnxruntime" 2>/dev/null; then
+        if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+            echo "installing Debian's python3-torch (CPU, 1.13.1): needs root (apt-get)"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-venv
+        fi
+        /usr/bin/python3 -m venv --system-site-packages .venv-export
+        .venv-export/bin/python -m pip install -q --disable-pip-version-check -r onnx/requirements-export.txt
+    fi
+
+# Export one of the article's models from Hugging Face to ONNX + manifest entry (needs Hub access).
+export-hf MODEL: venv-export
+    .venv-export/bin/python onnx/export_hf.py {{MODEL}} --models-dir models
+
+# Verify the exporter on tiny random models of every architecture (no downloads of weights).
+test-export: venv-export build
+    .venv-export/bin/python onnx/test_export.py
+
+# Regression check: evaluate the offline models and compare with eval/flickr8k-1k.json.
+check: setup build
+    ./target/release/embtui eval --dataset {{data}}/flickr8k-1k --store .check-store \
+        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus \
+        --check eval/flickr8k-1k.json --tolerance 0.01

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
     "area": Image.Resampling.BOX,
@@ -32,14 +33,14 @@ def load_entry(name, manifest=os.path.join(HERE, "models.toml")):
     raise SystemExit(f"model {name!r} is not in {manifest}")
 
 
-def resized_size(w, h, rule, to):
+def resized_size(w, h, rule, to, rounding="nearest"):
     if rule == "exact":
         return to, to
     side = min(w, h) if rule == "shorter" else max(w, h)
-    scale = to / side
-    if w == side:
-        return to, max(1, round(h * scale))
-    return max(1, round(w * scale)), to
+    other = h if w == side else w
+    v = int(to * other / side) if rounding == "floor" else round(other * (to / side))
+    v = max(1, v)
+    return (to, v) if w == side else (v, to)
 
 
 def preprocess(path, e):
@@ -47,7 +48,7 @@ def preprocess(path, e):
     img = ImageOps.exif_transpose(img)
     img = img.convert("RGB")
     r = e["resize"]
-    img = img.resize(resized_size(img.width, img.height, r["rule"], r["to"]),
+    img = img.resize(resized_size(img.width, img.height, r["rule"], r["to"], r.get("round", "nearest")),
                      resample=RESAMPLE[r["interpolation"]])
     arr = np.asarray(img, dtype=np.float32)
     if "crop" in e:

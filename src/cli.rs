@@ -183,6 +183,26 @@ pub enum Command {
     },
     /// Check ONNX Runtime, CUDA, the models and the store; say how to fix what is wrong.
     Doctor,
+    /// Check what caption relevance means on a dataset: same-subject pairs vs unrelated ones,
+    /// or explain one pair.
+    #[command(
+        after_help = "Examples:\n  embtui relevance --dataset ~/flickr30k --subjects dog,snow,bicycle\n  embtui relevance --dataset D --pair 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg"
+    )]
+    Relevance {
+        #[command(flatten)]
+        data: DatasetArgs,
+        /// Subject words to group photos by (a photo belongs when ≥ 3 captions use the word).
+        #[arg(long, value_delimiter = ',', default_values_t = ["dog", "snow", "bicycle", "beach", "ball", "water"].map(String::from))]
+        subjects: Vec<String>,
+        /// Explain the relevance of two images instead: NAME,NAME.
+        #[arg(long, value_delimiter = ',', num_args = 1)]
+        pair: Vec<String>,
+        /// `tfidf` or `jaccard`; both when omitted.
+        #[arg(long)]
+        relevance: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measurements behind `just bench` (one JSON object on stdout); see docs/performance.md.
     #[command(subcommand)]
     Bench(BenchCmd),

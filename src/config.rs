@@ -20,19 +20,26 @@ pub struct Config {
 
 impl Config {
     pub fn from_global(g: &Global) -> anyhow::Result<Self> {
-        let manifest = Manifest::load(&g.manifest)?;
+        let models_dir = g
+            .models_dir
+            .clone()
+            .or_else(|| std::env::var_os("EMBTUI_MODELS").map(PathBuf::from))
+            .unwrap_or_else(default_models_dir);
+        // Entries written by `just export-hf` live beside the ONNX files they describe.
+        let mut manifests = Vec::new();
+        let exported = models_dir.join("manifest.toml");
+        if exported.is_file() {
+            manifests.push(exported);
+        }
+        manifests.extend(g.manifest.iter().cloned());
         Ok(Self {
-            models_dir: g
-                .models_dir
-                .clone()
-                .or_else(|| std::env::var_os("EMBTUI_MODELS").map(PathBuf::from))
-                .unwrap_or_else(default_models_dir),
+            manifest: Manifest::load(&manifests)?,
+            models_dir,
             store_dir: g
                 .store
                 .clone()
                 .or_else(|| std::env::var_os("EMBTUI_STORE").map(PathBuf::from))
                 .unwrap_or_else(default_store_dir),
-            manifest,
             device: g.device,
             threads: g.threads,
         })

@@ -5,6 +5,7 @@ pub mod browse;
 pub mod embed;
 pub mod eval;
 pub mod index;
+pub mod sanity;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -99,6 +100,62 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             search(cfg, &image, &data, &model, k, exact, json, show)
         }
         Command::Models { json } => models(cfg, json),
+        Command::Relevance { data, subjects, pair, relevance, json } => {
+            let ds = cfg.dataset(&data)?;
+            if !ds.has_captions() {
+                bail!("{} has no captions, so there is no relevance to check", ds.root.display());
+            }
+            let methods: Vec<Method> = match relevance {
+                Some(r) => vec![r.parse().map_err(anyhow::Error::msg)?],
+                None => vec![Method::Tfidf, Method::Jaccard],
+            };
+            let mut out = std::io::stdout().lock();
+            if !pair.is_empty() {
+                if pair.len() != 2 {
+                    bail!("--pair takes two image names separated by a comma");
+                }
+                for m in methods {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string_pretty(&sanity::explain(
+                            &ds, &pair[0], &pair[1], m
+                        )?)?
+                    )?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            for m in methods {
+                let v = sanity::subjects(&ds, &subjects, m);
+                if json {
+                    writeln!(out, "{v}")?;
+                    continue;
+                }
+                writeln!(
+                    out,
+                    "relevance {} on {} images: mean rel of same-subject pairs vs unrelated pairs",
+                    v["method"].as_str().unwrap_or(""),
+                    v["images"]
+                )?;
+                writeln!(
+                    out,
+                    "{:<12}{:>8}{:>10}{:>11}{:>8}",
+                    "subject", "images", "within", "unrelated", "ratio"
+                )?;
+                for r in v["subjects"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{:<12}{:>8}{:>10.3}{:>11.3}{:>8.1}",
+                        crate::text::sanitize(r["subject"].as_str().unwrap_or("")),
+                        r["images"].as_u64().unwrap_or(0),
+                        r["within"].as_f64().unwrap_or(0.0),
+                        r["unrelated"].as_f64().unwrap_or(0.0),
+                        r["ratio"].as_f64().unwrap_or(0.0)
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(b) => {
             let v = match b {
                 crate::cli::BenchCmd::Embed { data, model, batch } => {

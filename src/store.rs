@@ -119,16 +119,32 @@ impl Store {
             EnvOpenOptions::new().map_size(map_size).max_dbs(8).max_readers(126).open(path)
         }
         .map_err(open_err)?;
-        let wtxn = env.write_txn().map_err(open_err)?;
-        let (vectors, meta, arroy) = env
-            .create_databases_and_commit(wtxn, |dbo, wtxn| -> heed::Result<_> {
-                let v = dbo.create_database::<Bytes, Bytes>(wtxn, Some("vectors"))?;
-                let m = dbo.create_database::<Str, Str>(wtxn, Some("meta"))?;
-                let a = dbo.create_database(wtxn, Some("arroy"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((v, m, a)))
+        // Readers never need the (exclusive) write lock once the databases exist, so search and
+        // the TUI keep working while an index runs in another process.
+        let rtxn = env.read_txn().map_err(open_err)?;
+        let existing = env
+            .open_databases_and_commit(rtxn, |dbo, rtxn| -> heed::Result<_> {
+                let v = dbo.open_database::<Bytes, Bytes>(rtxn, Some("vectors"))?;
+                let m = dbo.open_database::<Str, Str>(rtxn, Some("meta"))?;
+                let a = dbo.open_database(rtxn, Some("arroy"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit(v.zip(m).zip(a).map(|((v, m), a)| (v, m, a))))
             })
             .map_err(open_err)?
             .unwrap_commit();
+        let (vectors, meta, arroy) = match existing {
+            Some(dbs) => dbs,
+            None => {
+                let wtxn = env.write_txn().map_err(open_err)?;
+                env.create_databases_and_commit(wtxn, |dbo, wtxn| -> heed::Result<_> {
+                    let v = dbo.create_database::<Bytes, Bytes>(wtxn, Some("vectors"))?;
+                    let m = dbo.create_database::<Str, Str>(wtxn, Some("meta"))?;
+                    let a = dbo.create_database(wtxn, Some("arroy"))?;
+                    Ok(CommitOrAbort::<_, ()>::Commit((v, m, a)))
+                })
+                .map_err(open_err)?
+                .unwrap_commit()
+            }
+        };
         let store = Self { path: path.into(), env, vectors, meta, arroy };
         store.check_version()?;
         Ok(store)
@@ -143,6 +159,17 @@ impl Store {
     }
 
     fn check_version(&self) -> Result<()> {
+        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
+        if let Some(v) = self.meta.get(&rtxn, "store_version").map_err(self.lmdb())? {
+            let found: u32 = v.parse().map_err(|_| {
+                StoreError::Corrupt(self.path.clone(), format!("store_version {v:?}"))
+            })?;
+            if found > STORE_VERSION {
+                return Err(StoreError::TooNew { path: self.path.clone(), found });
+            }
+            return Ok(());
+        }
+        drop(rtxn);
         let mut wtxn = self.env.write_txn().map_err(self.lmdb())?;
         match self.meta.get(&wtxn, "store_version").map_err(self.lmdb())? {
             Some(v) => {

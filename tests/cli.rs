@@ -389,3 +389,128 @@ fn missing_onnx_runtime_says_where_it_looked_and_how_to_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn same_subject_photos_are_far_more_relevant_than_unrelated_ones() {
+    let Some(data) = shared_data() else { return };
+    let out = embtui()
+        .args([
+            "relevance",
+            "--json",
+            "--relevance",
+            "tfidf",
+            "--subjects",
+            "dog,snow,bicycle",
+            "--dataset",
+        ])
+        .arg(data.join("flickr8k-1k"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("{v}");
+    for s in v["subjects"].as_array().unwrap() {
+        assert!(s["images"].as_u64().unwrap() >= 5, "{s}");
+        let (within, unrelated) = (s["within"].as_f64().unwrap(), s["unrelated"].as_f64().unwrap());
+        assert!(within > 3.0 * unrelated, "{s}");
+    }
+}
+
+#[test]
+fn search_answers_while_another_process_is_indexing() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    embtui()
+        .args([
+            "index",
+            "--device",
+            "cpu",
+            "--limit",
+            "100",
+            "--model",
+            "efficientnet-lite0",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .assert()
+        .success();
+    let bin = assert_cmd::cargo::cargo_bin("embtui");
+    let mut writer = Command::new(&bin)
+        .args([
+            "index",
+            "--device",
+            "cpu",
+            "--limit",
+            "400",
+            "--model",
+            "dinov2-s14-imgfocus",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let q = ds.join("Images/1000268201_693b08cb0e.jpg");
+    let out = embtui()
+        .args([
+            "search",
+            "--device",
+            "cpu",
+            "--json",
+            "--limit",
+            "100",
+            "--model",
+            "efficientnet-lite0",
+            "-k",
+            "1",
+            "--store",
+        ])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(&ds)
+        .arg(&q)
+        .output()
+        .unwrap();
+    let still_indexing = writer.try_wait().unwrap().is_none();
+    writer.kill().ok();
+    writer.wait().ok();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(still_indexing, "the indexer should still have been running during the search");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hits"][0]["image"], "1000268201_693b08cb0e.jpg");
+}
+
+#[test]
+fn models_lists_the_zoo_with_verified_hashes() {
+    if !models_ready() {
+        return;
+    }
+    let out = embtui().args(["models", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        v.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["efficientnet-lite0", "efficientnet-lite2", "open-nsfw", "dinov2-s14-imgfocus"]
+    );
+    assert!(v.as_array().unwrap().iter().all(|m| m["verified"] == true), "{v}");
+    assert_eq!(v[3]["dim"], 384);
+}
+
+#[test]
+fn completions_and_help_carry_examples() {
+    let out = embtui().args(["completions", "bash"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("embtui"));
+    let help = embtui().args(["eval", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("Examples:") && text.contains("--check eval/baseline.json"), "{text}");
+    let bad = embtui().args(["eval", "--model"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "usage errors exit 2");
+}

@@ -70,10 +70,21 @@ pub enum ResizeRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Interpolation {
+    Nearest,
     Bilinear,
     Bicubic,
     Area,
     Lanczos3,
+}
+
+/// How the kept-aspect side is rounded: Python's `round` (PIL/timm pipelines) or `int()`
+/// truncation (Hugging Face image processors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rounding {
+    #[default]
+    Nearest,
+    Floor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -82,6 +93,8 @@ pub struct Resize {
     pub rule: ResizeRule,
     pub to: u32,
     pub interpolation: Interpolation,
+    #[serde(default)]
+    pub round: Rounding,
 }
 
 /// Why a manifest could not be read.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
-use super::manifest::{Channels, Layout, ModelEntry, ResizeRule};
+use super::manifest::{Channels, Layout, ModelEntry, ResizeRule, Rounding};
 
 /// The largest image embtui decodes, in pixels per side; larger declared sizes are refused
 /// before any pixel memory is allocated.
@@ -70,26 +70,42 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
 
 /// Size after the resize step, rounding like Python's `round` (ties to even).
 pub fn resized_size(width: u32, height: u32, rule: ResizeRule, to: u32) -> (u32, u32) {
-    let scaled =
-        |side: u32, scale: f64| ((f64::from(side) * scale).round_ties_even() as u32).max(1);
-    match rule {
-        ResizeRule::Exact => (to, to),
-        ResizeRule::Shorter | ResizeRule::Longest => {
-            let side =
-                if rule == ResizeRule::Shorter { width.min(height) } else { width.max(height) };
-            let scale = f64::from(to) / f64::from(side);
-            if width == side {
-                (to, scaled(height, scale))
-            } else {
-                (scaled(width, scale), to)
-            }
+    resized_size_with(width, height, rule, to, Rounding::Nearest)
+}
+
+/// Size after the resize step with the manifest's rounding of the kept-aspect side.
+pub fn resized_size_with(
+    width: u32,
+    height: u32,
+    rule: ResizeRule,
+    to: u32,
+    round: Rounding,
+) -> (u32, u32) {
+    if rule == ResizeRule::Exact {
+        return (to, to);
+    }
+    let side = if rule == ResizeRule::Shorter { width.min(height) } else { width.max(height) };
+    let other = if width == side { height } else { width };
+    let v = match round {
+        // Python: round(other * (to / side)), ties to even.
+        Rounding::Nearest => {
+            (f64::from(other) * (f64::from(to) / f64::from(side))).round_ties_even()
         }
+        // Hugging Face: int(to * other / side).
+        Rounding::Floor => (f64::from(to) * f64::from(other) / f64::from(side)).floor(),
+    };
+    let v = (v as u32).max(1);
+    if width == side {
+        (to, v)
+    } else {
+        (v, to)
     }
 }
 
 /// Resizes with the manifest's rule and filter (Pillow-exact, see `resample.rs`).
 pub fn resize(img: &RgbImage, m: &ModelEntry) -> Result<RgbImage, ImageError> {
-    let (w, h) = resized_size(img.width(), img.height(), m.resize.rule, m.resize.to);
+    let (w, h) =
+        resized_size_with(img.width(), img.height(), m.resize.rule, m.resize.to, m.resize.round);
     if (w, h) == img.dimensions() {
         return Ok(img.clone());
     }

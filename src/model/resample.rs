@@ -11,6 +11,7 @@ const PRECISION_BITS: u32 = 32 - 8 - 2;
 
 fn support(f: Interpolation) -> f64 {
     match f {
+        Interpolation::Nearest => 0.0,
         Interpolation::Area => 0.5,
         Interpolation::Bilinear => 1.0,
         Interpolation::Bicubic => 2.0,
@@ -20,6 +21,7 @@ fn support(f: Interpolation) -> f64 {
 
 fn weight(f: Interpolation, x: f64) -> f64 {
     match f {
+        Interpolation::Nearest => 0.0,
         Interpolation::Area => {
             if (-0.5..0.5).contains(&x) {
                 1.0
@@ -102,8 +104,23 @@ fn clip8(v: i32) -> u8 {
     (v >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
+/// Pillow's NEAREST: output pixel x reads input pixel floor((x + 0.5) · in / out).
+fn nearest(src: &RgbImage, w: u32, h: u32) -> RgbImage {
+    let (sw, sh) = (f64::from(src.width()), f64::from(src.height()));
+    let xs: Vec<u32> = (0..w)
+        .map(|x| (((f64::from(x) + 0.5) * sw / f64::from(w)) as u32).min(src.width() - 1))
+        .collect();
+    RgbImage::from_fn(w, h, |x, y| {
+        let sy = (((f64::from(y) + 0.5) * sh / f64::from(h)) as u32).min(src.height() - 1);
+        *src.get_pixel(xs[x as usize], sy)
+    })
+}
+
 /// Resizes like Pillow's `Image.resize((w, h), resample=f)` on an RGB image.
 pub fn resize(src: &RgbImage, w: u32, h: u32, f: Interpolation) -> RgbImage {
+    if f == Interpolation::Nearest {
+        return nearest(src, w, h);
+    }
     let (sw, sh) = (src.width() as usize, src.height() as usize);
     let (w, h) = (w as usize, h as usize);
     let mut cur: Vec<u8> = src.as_raw().clone();
@@ -197,6 +214,14 @@ mod tests {
         let out = resize(&src, 2, 1, Interpolation::Area);
         assert_eq!(out.get_pixel(0, 0).0[0], 15);
         assert_eq!(out.get_pixel(1, 0).0[0], 40);
+    }
+
+    #[test]
+    fn nearest_picks_centre_samples_like_pillow() {
+        // 4 → 2: centres 0.5·2 = 1.0 → pixel 1, 1.5·2 = 3.0 → pixel 3.
+        let src = RgbImage::from_fn(4, 1, |x, _| image::Rgb([x as u8 * 10; 3]));
+        let out = resize(&src, 2, 1, Interpolation::Nearest);
+        assert_eq!((out.get_pixel(0, 0).0[0], out.get_pixel(1, 0).0[0]), (10, 30));
     }
 
     #[test]

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""`just test-export`: the Hugging Face exporter on tiny randomly initialised models.
+
+For every architecture of the zoo a small config of the same transformers class is built,
+saved with `save_pretrained` and exported through export_hf.py's own code path. Checks:
+  (a) ONNX Runtime's output equals PyTorch's (max abs diff <= 1e-4) on real photos;
+  (b) embtui loads the model from the written manifest entry and, preprocessing with it, gives
+      embeddings with cosine >= 0.999 to PyTorch fed by the model's own image processor.
+Needs ../shared/data for the photos (skips with a message when absent).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import export_hf  # noqa: E402
+
+PHOTOS = os.path.join(ROOT, "..", "shared", "data", "flickr8k-1k", "Images")
+
+
+def tiny(arch):
+    """(model, image processor) of `arch`, tiny and randomly initialised (seed 0)."""
+    import torch
+    import transformers as T
+
+    torch.manual_seed(0)
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+    if arch == "efficientnet":
+        cfg = T.EfficientNetConfig(image_size=64, width_coefficient=0.25, depth_coefficient=0.3, hidden_dim=64)
+        return T.EfficientNetModel(cfg), T.EfficientNetImageProcessor(size={"height": 64, "width": 64})
+    if arch == "vit":
+        cfg = T.ViTConfig(image_size=64, patch_size=16, **small)
+        return T.ViTModel(cfg, add_pooling_layer=False), T.ViTImageProcessor(size={"height": 64, "width": 64})
+    if arch == "dinov2":
+        cfg = T.Dinov2Config(image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2)
+        proc = T.BitImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 56, "width": 56}, do_center_crop=True,
+                                   resample=3, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], do_convert_rgb=True)
+        return T.Dinov2Model(cfg), proc
+    text = dict(vocab_size=99, max_position_embeddings=32, **small)
+    vision = dict(image_size=64, patch_size=16, **small)
+    if arch == "clip":
+        cfg = T.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
+        proc = T.CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64})
+        return T.CLIPModel(cfg), proc
+    if arch == "siglip":
+        cfg = T.SiglipConfig(text_config=text, vision_config=vision)
+        return T.SiglipModel(cfg), T.SiglipImageProcessor(size={"height": 64, "width": 64})
+    if arch == "blip2":
+        cfg = T.Blip2Config(vision_config=vision,
+                            qformer_config=dict(vocab_size=99, encoder_hidden_size=32, **small),
+                            text_config=dict(model_type="opt", vocab_size=99, hidden_size=16, num_hidden_layers=1,
+                                             ffn_dim=16, num_attention_heads=2, word_embed_proj_dim=16),
+                            num_query_tokens=4)
+        return T.Blip2Model(cfg), T.BlipImageProcessor(size={"height": 64, "width": 64})
+    raise ValueError(arch)
+
+
+def main():
+    import onnxruntime as ort
+    import torch
+    from PIL import Image
+
+    if not os.path.isdir(PHOTOS):
+        print("SKIP: ../shared/data is absent; test-export needs real photos")
+        return 0
+    binary = os.path.join(ROOT, "target", "release", "embtui")
+    names = sorted(os.listdir(PHOTOS))[:6]
+    work = tempfile.mkdtemp(prefix="embtui-test-export")
+    photos = os.path.join(work, "photos")
+    os.makedirs(photos)
+    for n in names:
+        shutil.copy(os.path.join(PHOTOS, n), photos)
+    models_dir = os.path.join(work, "models")
+    failures, rows = 0, []
+    per_arch = {}
+    for name, z in export_hf.ZOO.items():
+        per_arch.setdefault(z["arch"], name)
+    for arch, name in per_arch.items():
+        src = os.path.join(work, "src", arch)
+        model, proc = tiny(arch)
+        model.save_pretrained(src)
+        proc.save_pretrained(src)
+        out, entry, wrapper = export_hf.export(name, models_dir, source=src)
+        images = [Image.open(os.path.join(photos, n)).convert("RGB") for n in names]
+        pixels = proc(images=images, return_tensors="pt")["pixel_values"]
+        with torch.no_grad():
+            ref = wrapper(pixels).numpy()
+        sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+        onnx_out = sess.run(["embedding"], {"pixel_values": pixels.numpy()})[0]
+        max_abs = float(np.abs(onnx_out - ref).max())
+        npy = os.path.join(work, f"{name}.npy")
+        subprocess.run([binary, "export", "--device", "cpu", "--models-dir", models_dir, "--model", name,
+                        "--dataset", photos, "--out", npy], check=True, capture_output=True)
+        ours = np.load(npy)
+        ids = open(os.path.join(work, f"{name}.ids.txt")).read().split()
+        assert ids == names, (ids, names)
+        refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+        cos = (ours * refn).sum(axis=1)
+        ok = max_abs <= 1e-4 and cos.min() >= 0.999
+        failures += not ok
+        rows.append((name, arch, entry["dim"], max_abs, float(cos.min()), ok))
+        print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} dim {entry['dim']:>4}  "
+              f"onnx-vs-torch max|diff| {max_abs:.2e}  embtui-vs-torch min cos {cos.min():.6f}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(rows) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
