@@ -227,6 +227,20 @@ def write_manifest(models_dir, entry):
         f.write("\n".join(toml_entry(e) for e in entries))
 
 
+def explicit_same_padding(model):
+    """Conv layers with padding="same" (odd kernels, stride 1) or "valid" get the equal numeric
+    padding: older torch.onnx cannot export the string forms (aten::_convolution_mode)."""
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.padding == "valid":
+            m.padding = (0, 0)
+        if isinstance(m, torch.nn.Conv2d) and m.padding == "same":
+            if any(k % 2 == 0 for k in m.kernel_size) or any(s != 1 for s in m.stride):
+                fail("a 'same'-padded convolution with an even kernel or a stride", "export by hand")
+            m.padding = tuple(d * (k - 1) // 2 for k, d in zip(m.kernel_size, m.dilation))
+
+
 def export(name, models_dir, source=None, opset=17):
     import torch
 
@@ -240,6 +254,7 @@ def export(name, models_dir, source=None, opset=17):
     except OSError as e:
         fail(f"could not download or read {source}: {e}",
              "check the network and `huggingface-cli login` (or pass --source with a local folder)")
+    explicit_same_padding(model)
     os.makedirs(models_dir, exist_ok=True)
     out = os.path.join(models_dir, f"{name}.onnx")
     dummy = torch.zeros(2, 3, pre["size"], pre["size"])

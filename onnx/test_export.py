@@ -32,8 +32,14 @@ def tiny(arch):
     torch.manual_seed(0)
     small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
     if arch == "efficientnet":
-        cfg = T.EfficientNetConfig(image_size=64, width_coefficient=0.25, depth_coefficient=0.3, hidden_dim=64)
-        return T.EfficientNetModel(cfg), T.EfficientNetImageProcessor(size={"height": 64, "width": 64})
+        cfg = T.EfficientNetConfig(image_size=64, width_coefficient=0.25, depth_coefficient=0.3, hidden_dim=320)
+        model = T.EfficientNetModel(cfg)
+        # HF's init (std 0.02) makes a deep random CNN's activations vanish to ~1e-34, which
+        # would compare nothing; He init keeps them at a usable scale.
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight)
+        return model, T.EfficientNetImageProcessor(size={"height": 64, "width": 64})
     if arch == "vit":
         cfg = T.ViTConfig(image_size=64, patch_size=16, **small)
         return T.ViTModel(cfg, add_pooling_layer=False), T.ViTImageProcessor(size={"height": 64, "width": 64})
