@@ -112,6 +112,14 @@ fn browse_steps_through_queries_views_and_quits_cleanly() {
     t.keys(&["?", "1", "/", "d", "o", "g", "Enter"]);
     let s = t.wait_for("matching \"dog\"", 10);
     assert!(s.contains("dog"), "{s}");
+    // Query by any image file: its neighbours replace the query's.
+    let outside = data.join("coco-val2017-159/val2017/000000000139.jpg");
+    t.keys(&["o"]);
+    t.wait_for("image file:", 10);
+    t.keys(&["-l", outside.to_str().unwrap()]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("outside the dataset", 60);
+    assert!(s.contains("000000000139.jpg") && s.contains("1. 0."), "{s}");
     t.keys(&["q"]);
     let start = Instant::now();
     while !t.pane_dead() {

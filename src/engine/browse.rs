@@ -21,7 +21,7 @@ use crate::tui::event::{run_loop, Event, Events};
 use crate::tui::{App, EngineEvent, Hit, ModelResult, Request, ThumbKey, TOP_K};
 
 /// Thumbnail size in terminal cells.
-pub const THUMB_CELLS: Size = Size { width: 10, height: 5 };
+pub const THUMB_CELLS: Size = Size { width: 8, height: 4 };
 
 /// Opens the TUI on a dataset with the given models.
 pub fn browse(

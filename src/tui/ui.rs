@@ -126,7 +126,8 @@ fn query_list(app: &App, frame: &mut Frame, area: Rect) {
 
 fn thumb(app: &App, frame: &mut Frame, area: Rect, key: ThumbKey) {
     match app.thumbs.get(&key) {
-        Some(p) => frame.render_widget(Image::new(p), area),
+        // Clipping lets a thumbnail show in rows a little shorter than it was made for.
+        Some(p) => frame.render_widget(Image::new(p).allow_clipping(true), area),
         None => frame.render_widget(Paragraph::new("…").dim(), area),
     }
 }
