@@ -170,7 +170,7 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
                 crate::cli::BenchCmd::SearchReal { data, model } => {
                     let ds = cfg.dataset(&data)?;
                     let store = Store::open(&cfg.store_dir)?;
-                    let entry = cfg.models(&[model.clone()])?.remove(0);
+                    let entry = cfg.models(std::slice::from_ref(&model))?.remove(0);
                     let x = index::index_model(cfg, &store, &ds, &entry, 16, None)?;
                     let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
                     let n = rows.len() / entry.dim;
@@ -481,8 +481,8 @@ fn models(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{:<22}{:>6}{:>6}  {:<14}{:<11}{}",
-            "model", "dim", "px", "licence", "installed", "verified"
+            "{:<22}{:>6}{:>6}  {:<14}{:<11}verified",
+            "model", "dim", "px", "licence", "installed"
         )?;
         for r in &rows {
             let verified = match r["verified"].as_bool() {

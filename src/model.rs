@@ -141,7 +141,6 @@ pub struct Embedder {
     /// manifest's `logits` output (for classification sanity checks such as `export --logits`).
     pub with_logits: bool,
     session: Session,
-    threads: usize,
 }
 
 impl Embedder {
@@ -178,7 +177,6 @@ impl Embedder {
             fallback,
             with_logits: false,
             session,
-            threads,
         };
         e.check_io()?;
         if e.device.starts_with("cuda") {
@@ -195,11 +193,6 @@ impl Embedder {
             }
         }
         Ok(e)
-    }
-
-    /// Intra-op threads of the session (0 = ONNX Runtime's default: one per core).
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// Refuses an ONNX file whose input or output does not match the manifest entry.

@@ -34,8 +34,6 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: u32 },
     #[error("store {path}: model `{model}` stored {stored}-d vectors but produces {produced}-d; delete the store or pass another --store")]
     DimensionMismatch { path: PathBuf, model: String, stored: usize, produced: usize },
-    #[error("store {path}: no index for model `{model}` on this dataset; run `embtui index --dataset D --model {model}`")]
-    NotIndexed { path: PathBuf, model: String },
     #[error("store {0}: LMDB error")]
     Lmdb(PathBuf, #[source] heed::Error),
     #[error("store {0}: arroy error")]

@@ -45,6 +45,9 @@ pub enum EngineEvent {
     Error(String),
 }
 
+/// Per model (name), its hits for an outside query.
+pub type ExternalHits = Vec<(String, Vec<Hit>)>;
+
 /// What the UI asks of the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -128,7 +131,7 @@ pub struct App {
     pub disagree: Vec<(usize, f64)>,
     pub disagree_cursor: usize,
     pub prompt: Option<(PromptKind, String)>,
-    pub external: Option<(String, Vec<(String, Vec<Hit>)>)>,
+    pub external: Option<(String, ExternalHits)>,
     pub thumbs: HashMap<ThumbKey, Protocol>,
     pub requested: HashSet<ThumbKey>,
     pub help: bool,

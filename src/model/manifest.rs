@@ -168,7 +168,7 @@ fn validate(m: &ModelEntry) -> Result<(), String> {
     if out_side != m.size {
         return Err(format!("preprocessing ends at {out_side} px but `size` is {}", m.size));
     }
-    if m.std.iter().any(|&s| s == 0.0) {
+    if m.std.contains(&0.0) {
         return Err("`std` has a zero entry".into());
     }
     if m.dim == 0 || m.size == 0 {

@@ -68,11 +68,6 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     Ok(img.into_rgb8())
 }
 
-/// Size after the resize step, rounding like Python's `round` (ties to even).
-pub fn resized_size(width: u32, height: u32, rule: ResizeRule, to: u32) -> (u32, u32) {
-    resized_size_with(width, height, rule, to, Rounding::Nearest)
-}
-
 /// Size after the resize step with the manifest's rounding of the kept-aspect side.
 pub fn resized_size_with(
     width: u32,
@@ -171,6 +166,20 @@ pub fn load_tensor(path: &Path, m: &ModelEntry, out: &mut [f32]) -> Result<(), I
 mod tests {
     use super::*;
     use crate::model::manifest::Manifest;
+
+    fn resized_size(w: u32, h: u32, rule: ResizeRule, to: u32) -> (u32, u32) {
+        resized_size_with(w, h, rule, to, Rounding::Nearest)
+    }
+
+    #[test]
+    fn hugging_face_rounding_truncates() {
+        // 500×375 → shorter side 224: 224·500/375 = 298.67; Python rounds to 299, HF takes 298.
+        assert_eq!(resized_size(500, 375, ResizeRule::Shorter, 224), (299, 224));
+        assert_eq!(
+            resized_size_with(500, 375, ResizeRule::Shorter, 224, Rounding::Floor),
+            (298, 224)
+        );
+    }
 
     #[test]
     fn shorter_side_resize_rounds_like_python() {

@@ -176,8 +176,8 @@ fn model_column(app: &App, frame: &mut Frame, area: Rect, m: usize) {
     };
     let ndcg = app.query().and_then(|q| model.ndcg10.get(q)).filter(|_| app.external.is_none());
     let title = match ndcg {
-        Some(v) => format!("{} · nDCG@10 {v:.2}", model.name),
-        None => model.name.clone(),
+        Some(v) => format!("{} · nDCG@10 {v:.2} · {}", model.name, model.device),
+        None => format!("{} · {}", model.name, model.device),
     };
     let mut block = Block::bordered().title(title);
     if app.focus == Focus::Neighbours && app.model_cursor == m {
