@@ -241,6 +241,51 @@ def explicit_same_padding(model):
             m.padding = tuple(d * (k - 1) // 2 for k, d in zip(m.kernel_size, m.dilation))
 
 
+def export_text(name, arch, source, models_dir, opset):
+    """CLIP/SigLIP text tower → MODELS_DIR/NAME-text.onnx + NAME-text/tokenizer.json."""
+    import torch
+    import transformers as T
+    from transformers import AutoTokenizer
+
+    cls = T.CLIPModel if arch == "clip" else T.SiglipModel
+    model = cls.from_pretrained(source).eval()
+    tok = AutoTokenizer.from_pretrained(source)
+    if not getattr(tok, "is_fast", False):
+        fail(f"{source}: no fast tokenizer (tokenizer.json)", "use a model whose repo ships tokenizer.json")
+    tok_dir = os.path.join(models_dir, f"{name}-text")
+    tok.save_pretrained(tok_dir)
+    use_mask = arch == "clip"
+    max_length = int(model.config.text_config.max_position_embeddings)
+
+    class Text(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.m.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+
+    text = Text().eval()
+    ids = tok(["a photo of a dog"], return_tensors="pt", padding="max_length" if arch == "siglip" else False,
+              max_length=max_length if arch == "siglip" else None, truncation=True)
+    args = (ids["input_ids"], ids["attention_mask"]) if use_mask else (ids["input_ids"],)
+    names = ["input_ids", "attention_mask"] if use_mask else ["input_ids"]
+    out = os.path.join(models_dir, f"{name}-text.onnx")
+    axes = {n: {0: "batch", 1: "tokens"} for n in names}
+    axes["text_embedding"] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(text, args, out, input_names=names, output_names=["text_embedding"],
+                          dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+    tower = {"file": f"{name}-text.onnx", "tokenizer": f"{name}-text/tokenizer.json",
+             "max_length": max_length, "input_ids": "input_ids", "output": "text_embedding"}
+    if arch == "siglip":
+        tower["pad_to"] = max_length
+        tower["pad_id"] = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
+    if use_mask:
+        tower["attention_mask"] = "attention_mask"
+    return tower, text, tok
+
+
 def export(name, models_dir, source=None, opset=17):
     import torch
 
@@ -270,6 +315,8 @@ def export(name, models_dir, source=None, opset=17):
         entry["crop"] = pre["crop"]
     entry.update(rescale=pre["rescale"], mean=pre["mean"], std=pre["std"], channels="rgb",
                  output="embedding", pooling="none", dim=dim)
+    if z["arch"] in ("clip", "siglip"):
+        entry["text"], _, _ = export_text(name, z["arch"], source, models_dir, opset)
     write_manifest(models_dir, entry)
     print(f"{name}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…); entry in {models_dir}/manifest.toml")
     return out, entry, model

@@ -5,7 +5,9 @@ For every architecture of the zoo a small config of the same transformers class 
 saved with `save_pretrained` and exported through export_hf.py's own code path. Checks:
   (a) ONNX Runtime's output equals PyTorch's (max abs diff <= 1e-4) on real photos;
   (b) embtui loads the model from the written manifest entry and, preprocessing with it, gives
-      embeddings with cosine >= 0.999 to PyTorch fed by the model's own image processor.
+      embeddings with cosine >= 0.999 to PyTorch fed by the model's own image processor;
+  (c) for CLIP and SigLIP, embtui's tokenizer gives the same token ids as the model's own and its
+      text-tower embeddings match PyTorch's (cosine >= 0.999).
 Needs ../shared/data for the photos (skips with a message when absent).
 """
 import os
@@ -67,6 +69,53 @@ def tiny(arch):
     raise ValueError(arch)
 
 
+TEXTS = ["a dog runs on the grass", "two children play in the snow .", "a man rides a red bicycle"]
+
+
+def tiny_tokenizer(src):
+    """A word-level fast tokenizer over a few caption words, saved beside a tiny text model."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({w for t in TEXTS for w in t.lower().split()} | {"photo", "of", "cat", "beach"})
+    vocab = {"<pad>": 0, "<unk>": 1, "<bos>": 2, "<eos>": 3, **{w: i + 4 for i, w in enumerate(words)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A <eos>", special_tokens=[("<bos>", 2), ("<eos>", 3)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+    fast.save_pretrained(src)
+
+
+def check_text(name, arch, binary, models_dir, src):
+    """(c): embtui's tokenizer + text tower against PyTorch's, on the same texts."""
+    import json
+
+    import torch
+    import transformers as T
+    from transformers import AutoTokenizer
+
+    model = (T.CLIPModel if arch == "clip" else T.SiglipModel).from_pretrained(src).eval()
+    tok = AutoTokenizer.from_pretrained(src)
+    out = subprocess.run([binary, "text-embed", "--models-dir", models_dir, "--model", name, *TEXTS],
+                         check=True, capture_output=True, text=True).stdout.splitlines()
+    worst, ids_equal = 1.0, True
+    for text, line in zip(TEXTS, out):
+        got = json.loads(line)
+        if arch == "siglip":
+            enc = tok([text], padding="max_length", max_length=model.config.text_config.max_position_embeddings, return_tensors="pt")
+            with torch.no_grad():
+                ref = model.get_text_features(input_ids=enc["input_ids"])[0].numpy()
+        else:
+            enc = tok([text], return_tensors="pt")
+            with torch.no_grad():
+                ref = model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0].numpy()
+        ids_equal &= got["ids"] == enc["input_ids"][0].tolist()
+        ours = np.array(got["embedding"], dtype=np.float32)
+        worst = min(worst, float(ours @ (ref / np.linalg.norm(ref))))
+    return ids_equal, worst
+
+
 def main():
     import onnxruntime as ort
     import torch
@@ -90,6 +139,11 @@ def main():
     for arch, name in per_arch.items():
         src = os.path.join(work, "src", arch)
         model, proc = tiny(arch)
+        if arch in ("clip", "siglip"):
+            model.config.text_config.eos_token_id = 3  # the tiny tokenizer's <eos>
+            model.config.text_config.bos_token_id = 2
+            model.config.text_config.pad_token_id = 0
+            tiny_tokenizer(src)
         model.save_pretrained(src)
         proc.save_pretrained(src)
         out, entry, wrapper = export_hf.export(name, models_dir, source=src)
@@ -109,10 +163,21 @@ def main():
         refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
         cos = (ours * refn).sum(axis=1)
         ok = max_abs <= 1e-4 and cos.min() >= 0.999
+        text = ""
+        if "text" in entry:
+            ids_equal, text_cos = check_text(name, arch, binary, models_dir, src)
+            # And a text search over the photos goes end to end through the store.
+            res = subprocess.run([binary, "search", "--device", "cpu", "--json", "--text", TEXTS[0], "-k", "3",
+                                  "--models-dir", models_dir, "--model", name, "--dataset", photos,
+                                  "--store", os.path.join(work, "store")], capture_output=True, text=True)
+            searched = res.returncode == 0 and len(__import__("json").loads(res.stdout)["hits"]) == 3
+            ok = ok and ids_equal and text_cos >= 0.999 and searched
+            text = (f"  text: ids {'equal' if ids_equal else 'DIFFER'}, min cos {text_cos:.6f}, "
+                    f"search {'ok' if searched else 'FAILED: ' + res.stderr.strip()}")
         failures += not ok
         rows.append((name, arch, entry["dim"], max_abs, float(cos.min()), ok))
         print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} dim {entry['dim']:>4}  "
-              f"onnx-vs-torch max|diff| {max_abs:.2e}  embtui-vs-torch min cos {cos.min():.6f}", flush=True)
+              f"onnx-vs-torch max|diff| {max_abs:.2e}  embtui-vs-torch min cos {cos.min():.6f}{text}", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     print(f"{len(rows) - failures} passed, {failures} failed")
     return 1 if failures else 0

@@ -126,11 +126,15 @@ pub enum Command {
     },
     /// The k nearest dataset images to any image file.
     #[command(
-        after_help = "Examples:\n  embtui search photo.jpg --dataset ~/flickr30k --model dinov2-s14-imgfocus -k 5 --show"
+        after_help = "Examples:\n  embtui search photo.jpg --dataset ~/flickr30k --model dinov2-s14-imgfocus -k 5 --show\n  embtui search --text \"a dog in the snow\" --dataset ~/flickr30k --model clip-vit-b32"
     )]
     Search {
         /// Query image file.
-        image: PathBuf,
+        #[arg(required_unless_present = "text", conflicts_with = "text")]
+        image: Option<PathBuf>,
+        /// Query by text instead (models with a text tower: CLIP, SigLIP).
+        #[arg(long)]
+        text: Option<String>,
         #[command(flatten)]
         data: DatasetArgs,
         #[arg(long)]
@@ -145,6 +149,13 @@ pub enum Command {
         /// Show the query and neighbours as inline thumbnails (kitty, iTerm, sixel, blocks).
         #[arg(long)]
         show: bool,
+    },
+    /// Print the text-tower embedding of each TEXT as JSON lines (token ids and vector).
+    TextEmbed {
+        #[arg(long)]
+        model: String,
+        #[arg(required = true)]
+        text: Vec<String>,
     },
     /// Write a dataset's embeddings as FILE.npy (float32 [N, dim]) and FILE.ids.txt.
     #[command(

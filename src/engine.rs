@@ -96,8 +96,28 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Search { image, data, model, k, exact, json, show } => {
-            search(cfg, &image, &data, &model, k, exact, json, show)
+        Command::Search { image, text, data, model, k, exact, json, show } => {
+            let query = match (&image, &text) {
+                (Some(p), _) => Query::Image(p),
+                (None, Some(t)) => Query::Text(t),
+                (None, None) => bail!("give a query image or --text"),
+            };
+            search(cfg, &query, &data, &model, k, exact, json, show)
+        }
+        Command::TextEmbed { model, text } => {
+            let entry = cfg.models(std::slice::from_ref(&model))?.remove(0);
+            let mut t = crate::model::TextEmbedder::open(&entry, &cfg.models_dir)?;
+            let mut out = std::io::stdout().lock();
+            for line in &text {
+                let ids = t.token_ids(line)?;
+                let v = t.embed(line)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"model": model, "text": line, "ids": ids, "embedding": v})
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Models { json } => models(cfg, json),
         Command::Relevance { data, subjects, pair, relevance, json } => {
@@ -373,9 +393,45 @@ pub fn environment() -> report::Environment {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// What a search starts from.
+pub enum Query<'a> {
+    Image(&'a std::path::Path),
+    Text(&'a str),
+}
+
+impl Query<'_> {
+    fn label(&self) -> String {
+        match self {
+            Query::Image(p) => p.display().to_string(),
+            Query::Text(t) => format!("text: {t}"),
+        }
+    }
+}
+
+/// Embeds a query (image file or text) with `entry`'s model in the dataset's vector space.
+pub fn embed_query(
+    cfg: &Config,
+    entry: &crate::model::ModelEntry,
+    query: &Query<'_>,
+    say_fallback: bool,
+) -> anyhow::Result<Vec<f32>> {
+    match query {
+        Query::Image(path) => {
+            let mut emb = open_model(cfg, &entry.name, say_fallback)?;
+            let mut input = vec![0.0f32; (entry.size as usize).pow(2) * 3];
+            crate::model::preprocess::load_tensor(path, entry, &mut input)
+                .with_context(|| format!("query image {}", path.display()))?;
+            Ok(emb.embed_batch(&input, 1)?)
+        }
+        Query::Text(text) => {
+            Ok(crate::model::TextEmbedder::open(entry, &cfg.models_dir)?.embed(text)?)
+        }
+    }
+}
+
 fn search(
     cfg: &Config,
-    image: &std::path::Path,
+    query: &Query<'_>,
     data: &crate::cli::DatasetArgs,
     model: &str,
     k: usize,
@@ -387,12 +443,7 @@ fn search(
     let store = Store::open(&cfg.store_dir)?;
     let entry = cfg.models(&[model.to_owned()])?.remove(0);
     let x = index::index_model(cfg, &store, &ds, &entry, 16, None)?;
-    let mut emb = open_model(cfg, model, true)?;
-    let n = (entry.size as usize).pow(2) * 3;
-    let mut input = vec![0.0f32; n];
-    crate::model::preprocess::load_tensor(image, &entry, &mut input)
-        .with_context(|| format!("query image {}", image.display()))?;
-    let q = emb.embed_batch(&input, 1)?;
+    let q = embed_query(cfg, &entry, query, true)?;
     let hits: Vec<(u32, f32)> = if exact {
         let mut all: Vec<(u32, f32)> = x
             .vectors
@@ -425,12 +476,12 @@ fn search(
             stdout,
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"query": image.display().to_string(), "model": model, "exact": exact, "hits": v})
+                &serde_json::json!({"query": query.label(), "model": model, "exact": exact, "hits": v})
             )?
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    if show {
+    if let (true, Query::Image(image)) = (show, query) {
         show_thumb(image, "query");
     }
     for (rank, &(id, score)) in hits.iter().enumerate() {

@@ -497,6 +497,19 @@ mod tests {
     }
 
     #[test]
+    fn text_queries_go_to_the_engine_only_with_a_text_tower() {
+        let mut app = sample_app();
+        assert!(app.update(Action::OpenPrompt(PromptKind::Text)).is_empty());
+        assert!(app.prompt.is_none() && app.status.contains("no chosen model has a text tower"));
+        app.text_tower = true;
+        app.update(Action::OpenPrompt(PromptKind::Text));
+        for c in "a dog".chars() {
+            app.update(Action::PromptInput(c));
+        }
+        assert_eq!(app.update(Action::PromptSubmit), vec![Request::QueryText("a dog".into())]);
+    }
+
+    #[test]
     fn thumbnails_are_requested_once() {
         let mut app = sample_app();
         // Ready asked for query 0 and its neighbours 1 and 2 (both models): every image once.

@@ -38,7 +38,7 @@ pub fn browse(
         items,
         entries.iter().map(|e| e.name.clone()).collect(),
     );
-    app.text_tower = entries.iter().any(|e| e.text_model.is_some());
+    app.text_tower = entries.iter().any(|e| e.text.is_some());
     let mut terminal = ratatui::try_init()?;
     let picker = picker(protocol);
     let events = Events::new();
@@ -129,15 +129,17 @@ fn spawn_engine(
         };
         for r in rx {
             let ev = match r {
-                Request::QueryImage(path) => match query_image(&cfg, &entries, &prepared, &path) {
-                    Ok(hits) => {
-                        if let Ok(mut g) = external.lock() {
-                            *g = Some(path.clone());
+                Request::QueryImage(path) => {
+                    match query(&cfg, &entries, &prepared, &super::Query::Image(&path)) {
+                        Ok(hits) => {
+                            if let Ok(mut g) = external.lock() {
+                                *g = Some(path.clone());
+                            }
+                            EngineEvent::External { label: path.display().to_string(), hits }
                         }
-                        EngineEvent::External { label: path.display().to_string(), hits }
+                        Err(e) => EngineEvent::Error(format!("{e:#}")),
                     }
-                    Err(e) => EngineEvent::Error(format!("{e:#}")),
-                },
+                }
                 Request::QueryText(_) => {
                     EngineEvent::Error("no chosen model has a text tower".into())
                 }
@@ -221,23 +223,24 @@ fn prepare(
     Ok(Prepared { keep: ev.keep, vectors })
 }
 
-fn query_image(
+/// Each model's top hits for an outside query; models without a text tower get none for text.
+fn query(
     cfg: &Config,
     entries: &[ModelEntry],
     p: &Prepared,
-    path: &std::path::Path,
+    q: &super::Query<'_>,
 ) -> anyhow::Result<Vec<(String, Vec<Hit>)>> {
     let mut out = Vec::new();
     for (m, e) in entries.iter().enumerate() {
-        let mut emb = super::open_model(cfg, &e.name, false)?;
-        let mut input = vec![0.0f32; (e.size as usize).pow(2) * 3];
-        crate::model::preprocess::load_tensor(path, e, &mut input)
-            .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-        let q = emb.embed_batch(&input, 1)?;
+        if matches!(q, super::Query::Text(_)) && e.text.is_none() {
+            out.push((e.name.clone(), Vec::new()));
+            continue;
+        }
+        let v = super::embed_query(cfg, e, q, false)?;
         let mut scored: Vec<(usize, f32)> = p.vectors[m]
             .iter()
             .enumerate()
-            .map(|(i, v)| (i, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+            .map(|(i, x)| (i, x.iter().zip(&v).map(|(a, b)| a * b).sum()))
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out.push((

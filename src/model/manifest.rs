@@ -32,8 +32,27 @@ pub struct ModelEntry {
     pub pooling: Pooling,
     pub dim: usize,
     pub logits: Option<String>,
-    /// A text tower exported beside the image model (`clip-vit-b32-text`), when there is one.
-    pub text_model: Option<String>,
+    /// The text tower exported beside the image model (CLIP, SigLIP), for text queries.
+    pub text: Option<TextTower>,
+}
+
+/// A text encoder whose embeddings live in the image model's space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextTower {
+    /// ONNX file, relative to the models folder.
+    pub file: String,
+    /// `tokenizer.json` (Hugging Face tokenizers format), relative to the models folder.
+    pub tokenizer: String,
+    /// Longest token sequence; longer texts are truncated.
+    pub max_length: usize,
+    /// Pad every text to this many tokens (SigLIP was trained so); none for CLIP.
+    pub pad_to: Option<usize>,
+    /// The padding token's id (with `pad_to`).
+    pub pad_id: Option<i64>,
+    pub input_ids: String,
+    pub attention_mask: Option<String>,
+    pub output: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
