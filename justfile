@@ -57,8 +57,9 @@ demo: setup build
     set -euo pipefail
     ds="{{data}}/flickr8k-1k"
     if [ ! -d "$ds" ]; then
-        echo "(../shared/data is absent: using the tiny fixture fixtures/flickr30k-bad instead)"
-        ds=fixtures/flickr30k-bad
+        ds=target/demo-dataset
+        echo "(../shared/data is absent: generating a demo dataset of drawn shapes in $ds)"
+        [ -f "$ds/captions.txt" ] || {{py}} fixtures/make_demo.py "$ds"
     fi
     echo "== evaluating the offline models on $ds (store: .demo-store)"
     ./target/release/embtui eval --dataset "$ds" --store .demo-store \

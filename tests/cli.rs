@@ -514,3 +514,18 @@ fn completions_and_help_carry_examples() {
     let bad = embtui().args(["eval", "--model"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "usage errors exit 2");
 }
+
+#[test]
+fn generated_demo_dataset_evaluates_far_above_chance() {
+    let (true, Some(py)) = (models_ready(), python()) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("demo");
+    let st = Command::new(&py).arg(root().join("fixtures/make_demo.py")).arg(&ds).args(["--n", "48"]).status().unwrap();
+    assert!(st.success());
+    let r = eval_json(&ds, &tmp.path().join("store"), &[]);
+    let m = r["models"][0]["metrics"]["ndcg@10"]["mean"].as_f64().unwrap();
+    let random = r["baselines"]["random"]["ndcg@10"].as_f64().unwrap();
+    eprintln!("demo: ndcg@10 {m} vs random {random}");
+    assert_eq!(r["dataset"]["images"], 48);
+    assert!(m > random + 0.2, "colour and shape captions are easy: {m} vs {random}");
+}
