@@ -49,7 +49,10 @@ pub enum ModelError {
     FileMissing { name: String, path: PathBuf },
     #[error("model `{name}`: {tensor} {what}: expected {expected}, found {found}")]
     Mismatch { name: String, tensor: String, what: String, expected: String, found: String },
-    #[error("CUDA was requested (--device cuda) but is unusable: {0}; run `embtui doctor`, or use --device cpu")]
+    #[error(
+        "CUDA was requested (--device cuda) but is unusable: {0}; on an NVIDIA machine run \
+             `just setup-gpu` and check with `embtui doctor`, or use --device cpu"
+    )]
     CudaUnusable(String),
     #[error("ONNX Runtime failed on model `{name}`: {message}")]
     Ort { name: String, message: String },

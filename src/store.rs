@@ -421,6 +421,24 @@ mod tests {
     }
 
     #[test]
+    fn same_seed_builds_the_same_trees() {
+        let vs: Vec<(u32, Vec<f32>)> = (0..300u32)
+            .map(|i| {
+                let a = f32::from(i as u16) * 0.37;
+                (i, vec![a.sin(), a.cos(), (a * 0.5).sin(), (a * 1.7).cos()])
+            })
+            .collect();
+        let run = || {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            let m = s.build_index(meta(4), &vs).unwrap();
+            // A small search_k makes the answer depend on the trees themselves.
+            (0..20).map(|q| s.ann(&m, &vs[q].1, 5, Some(8)).unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
     fn store_from_a_newer_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {

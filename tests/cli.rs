@@ -520,7 +520,12 @@ fn generated_demo_dataset_evaluates_far_above_chance() {
     let (true, Some(py)) = (models_ready(), python()) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let ds = tmp.path().join("demo");
-    let st = Command::new(&py).arg(root().join("fixtures/make_demo.py")).arg(&ds).args(["--n", "48"]).status().unwrap();
+    let st = Command::new(&py)
+        .arg(root().join("fixtures/make_demo.py"))
+        .arg(&ds)
+        .args(["--n", "48"])
+        .status()
+        .unwrap();
     assert!(st.success());
     let r = eval_json(&ds, &tmp.path().join("store"), &[]);
     let m = r["models"][0]["metrics"]["ndcg@10"]["mean"].as_f64().unwrap();
@@ -528,4 +533,82 @@ fn generated_demo_dataset_evaluates_far_above_chance() {
     eprintln!("demo: ndcg@10 {m} vs random {random}");
     assert_eq!(r["dataset"]["images"], 48);
     assert!(m > random + 0.2, "colour and shape captions are easy: {m} vs {random}");
+}
+
+#[test]
+fn device_auto_falls_back_to_cpu_saying_why_and_cuda_fails_clearly() {
+    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    if root().join(".ort/gpu").exists() {
+        eprintln!("SKIP: a GPU build of ONNX Runtime is installed; the fallback is not exercised");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("a.npy");
+    let ds = data.join("flickr8k-1k");
+    let auto = embtui()
+        .args([
+            "export",
+            "--device",
+            "auto",
+            "--limit",
+            "2",
+            "--model",
+            "efficientnet-lite0",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--dataset")
+        .arg(&ds)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success(), "{err}");
+    assert!(
+        err.contains("efficientnet-lite0: using CPU (CUDA execution provider did not register"),
+        "{err}"
+    );
+    assert!(err.contains("on cpu"), "{err}");
+    let cuda = embtui()
+        .args([
+            "export",
+            "--device",
+            "cuda",
+            "--limit",
+            "2",
+            "--model",
+            "efficientnet-lite0",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--dataset")
+        .arg(&ds)
+        .output()
+        .unwrap();
+    assert_eq!(cuda.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&cuda.stderr);
+    assert!(
+        err.contains("CUDA was requested (--device cuda) but is unusable")
+            && err.contains("just setup-gpu"),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_store_is_named_with_the_fix() {
+    let Some(data) = shared_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("data.mdb"), vec![0x5au8; 65536]).unwrap();
+    let out = embtui()
+        .args(["index", "--limit", "2", "--model", "efficientnet-lite0", "--store"])
+        .arg(tmp.path())
+        .arg("--dataset")
+        .arg(data.join("flickr8k-1k"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not an LMDB store (corrupt?); move it away or pass another --store"),
+        "{err}"
+    );
 }
