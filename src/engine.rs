@@ -383,11 +383,20 @@ pub fn environment() -> report::Environment {
             })
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    // Loading the runtime takes milliseconds; a fully cached run has not needed it otherwise.
+    let _ = crate::model::runtime(false);
+    let gpu = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name,driver_version", "--format=csv,noheader"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+        .filter(|s| !s.is_empty());
     report::Environment {
         embtui_version: env!("CARGO_PKG_VERSION").into(),
         onnxruntime_version: crate::model::runtime_version(),
         cpu,
-        gpu: None,
+        gpu,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
 }

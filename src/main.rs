@@ -42,8 +42,47 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// With a GPU runtime in `.ort/gpu` (`just setup-gpu`), the CUDA libraries copied beside it
+/// must be on the loader path before ONNX Runtime loads its CUDA provider; the loader reads
+/// LD_LIBRARY_PATH only at start, so embtui starts itself again once with it set.
+fn reexec_with_gpu_libraries() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("EMBTUI_GPU_LIBS").is_some() || std::env::var_os("ORT_DYLIB_PATH").is_some()
+    {
+        return;
+    }
+    let Some(dir) = model::runtime_candidates(true)
+        .into_iter()
+        .find(|p| p.exists() && p.parent().is_some_and(|d| d.ends_with(".ort/gpu")))
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+    else {
+        return;
+    };
+    let mut paths = vec![dir.clone()];
+    paths.extend(
+        std::env::var_os("LD_LIBRARY_PATH")
+            .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
+    let (Ok(exe), Ok(joined)) = (std::env::current_exe(), std::env::join_paths(paths)) else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("LD_LIBRARY_PATH", joined)
+        .env("EMBTUI_GPU_LIBS", &dir)
+        .exec();
+    eprintln!(
+        "embtui: could not restart with the GPU libraries of {} on the loader path: {err}",
+        dir.display()
+    );
+}
+
 fn run() -> anyhow::Result<ExitCode> {
     let cli = cli::Cli::parse();
+    if cli.global.device != model::Device::Cpu {
+        reexec_with_gpu_libraries();
+    }
     let cfg = config::Config::from_global(&cli.global)?;
     let Some(command) = cli.command else {
         cli::Cli::command().print_help()?;

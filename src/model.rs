@@ -123,12 +123,18 @@ pub fn runtime_path() -> Option<&'static Path> {
     ENV.get().and_then(|r| r.as_ref().ok()).map(|(_, p)| p.as_path())
 }
 
-/// ONNX Runtime's version string (from its build info), once loaded.
+/// ONNX Runtime's version, once loaded: from the library's file name (`libonnxruntime.so.1.31.1`,
+/// following links), else the commit in its build info.
 pub fn runtime_version() -> Option<String> {
-    runtime_path()?;
-    let info = ort::info();
-    let v = info.split(',').find_map(|p| p.trim().strip_prefix("git-branch=rel-"));
-    Some(v.unwrap_or(info).to_owned())
+    let path = runtime_path()?;
+    let from_name =
+        |p: &Path| p.file_name()?.to_str()?.strip_prefix("libonnxruntime.so.").map(str::to_owned);
+    from_name(path).or_else(|| from_name(&path.canonicalize().ok()?)).or_else(|| {
+        let info = ort::info();
+        info.split(',')
+            .find_map(|p| p.trim().strip_prefix("git-commit-id="))
+            .map(|c| format!("commit {c}"))
+    })
 }
 
 /// A model ready to embed: its manifest entry and an ONNX Runtime session on a device.

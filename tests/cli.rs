@@ -57,6 +57,7 @@ fn eval_json_reports_metrics_baselines_and_ann_recall_deterministically() {
         assert!((0.0..=1.0).contains(&v), "{key} {v}");
     }
     assert!(m["ann"]["recall@10"].as_f64().unwrap() >= 0.98, "{}", m["ann"]);
+    assert_eq!(a["environment"]["onnxruntime_version"], "1.31.1");
     // Second run: everything cached, identical metrics.
     let b = eval_json(&ds, tmp.path(), &[]);
     assert_eq!(b["models"][0]["cached"], 1000);
@@ -144,7 +145,7 @@ fn flickr30k_variants(src: &Path, dst: &Path) -> Vec<std::path::PathBuf> {
             s
         }),
         ("karpathy", "dataset_flickr30k.json", {
-            let images: Vec<_> = caps.iter().enumerate().map(|(i, (img, cs))| serde_json::json!({"filename": img, "imgid": i, "split": "test", "sentences": cs.iter().map(|c| serde_json::json!({"raw": c, "tokens": []})).collect::<Vec<_>>()})).collect();
+            let images: Vec<_> = caps.iter().enumerate().map(|(i, (img, cs))| serde_json::json!({"filename": img, "imgid": i, "split": if i % 2 == 0 { "test" } else { "train" }, "sentences": cs.iter().map(|c| serde_json::json!({"raw": c, "tokens": []})).collect::<Vec<_>>()})).collect();
             serde_json::to_string(&serde_json::json!({"images": images, "dataset": "flickr30k"}))
                 .unwrap()
         }),
@@ -198,6 +199,19 @@ fn every_flickr30k_format_gives_identical_relevance_and_metrics() {
     }
     // The same photos, so the later runs embed nothing: the cache is keyed by content.
     assert_eq!(reports[3]["models"][0]["cached"], 68);
+    // Karpathy's splits: every other image is in "test".
+    let test = eval_json(&dirs[2], &store, &["--split", "test"]);
+    assert_eq!(test["dataset"]["images"], 34);
+    let bad = embtui()
+        .args(["eval", "--split", "tset", "--model", "efficientnet-lite0", "--store"])
+        .arg(&store)
+        .arg("--dataset")
+        .arg(&dirs[2])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("--split tset matched no image; the file has splits test, train"));
 }
 
 #[test]

@@ -34,6 +34,19 @@ pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
         let image = key.rsplit_once('#').map_or(key, |(img, _)| img);
         caps.add(&file, Some(line), image.trim(), caption);
     }
+    // Flickr8k's split lists (one file name a line), when they sit beside the token file.
+    for (list, split) in [
+        ("Flickr_8k.trainImages.txt", "train"),
+        ("Flickr_8k.devImages.txt", "val"),
+        ("Flickr_8k.testImages.txt", "test"),
+    ] {
+        let p = root.join(list);
+        if p.exists() {
+            for (_, name) in read_lines(&p, &mut caps.issues)? {
+                caps.split.insert(name.trim().to_owned(), split.to_owned());
+            }
+        }
+    }
     Ok((caps, find_dir(root, IMAGE_DIRS)?))
 }
 
