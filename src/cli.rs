@@ -194,6 +194,16 @@ pub enum Command {
     },
     /// Check ONNX Runtime, CUDA, the models and the store; say how to fix what is wrong.
     Doctor,
+    /// What embtui reads in a dataset: layout, images, captions, splits and every problem found.
+    #[command(
+        after_help = "Examples:\n  embtui dataset --dataset ~/flickr30k\n  embtui dataset --dataset ~/flickr30k --split test --json"
+    )]
+    Dataset {
+        #[command(flatten)]
+        data: DatasetArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check what caption relevance means on a dataset: same-subject pairs vs unrelated ones,
     /// or explain one pair.
     #[command(

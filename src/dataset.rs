@@ -179,6 +179,17 @@ pub(crate) fn read_text(path: &Path, issues: &mut Vec<Issue>) -> Result<String> 
     })
 }
 
+/// The 1-based line of byte offset `byte` in `text` (csv's own line count is off for CRLF files).
+pub(crate) fn line_at(text: &str, pos: Option<&csv::Position>) -> Option<u64> {
+    let bytes = text.as_bytes();
+    let mut byte = usize::try_from(pos?.byte()).ok()?.min(bytes.len());
+    // A record's position can sit on the terminator of the line before it.
+    while byte < bytes.len() && (bytes[byte] == b'\r' || bytes[byte] == b'\n') {
+        byte += 1;
+    }
+    Some(bytes[..byte].iter().filter(|&&b| b == b'\n').count() as u64 + 1)
+}
+
 pub(crate) fn file_label(path: &Path) -> String {
     path.file_name()
         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())

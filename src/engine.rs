@@ -120,6 +120,47 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { json } => models(cfg, json),
+        Command::Dataset { data, json } => {
+            let ds = cfg.dataset(&data)?;
+            let captions: usize = ds.samples.iter().map(|s| s.captions.len()).sum();
+            let v = serde_json::json!({
+                "root": ds.root.display().to_string(), "format": ds.format,
+                "images_dir": ds.images_dir.display().to_string(), "images": ds.samples.len(),
+                "captions": captions, "uncaptioned_images": ds.uncaptioned,
+                "captions_of_missing_images": ds.missing_images, "fingerprint": ds.fingerprint(),
+                "issues": ds.issues,
+            });
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{} ({:?}): {} images with {captions} captions in {}",
+                    ds.root.display(),
+                    ds.format,
+                    ds.samples.len(),
+                    ds.images_dir.display()
+                )?;
+                writeln!(
+                    out,
+                    "{} images without captions, {} captioned images missing, {} issues",
+                    ds.uncaptioned,
+                    ds.missing_images,
+                    ds.issues.len()
+                )?;
+                for i in &ds.issues {
+                    let line = i.line.map_or(String::new(), |l| format!(":{l}"));
+                    writeln!(
+                        out,
+                        "  {}{line}: {}",
+                        crate::text::sanitize(&i.file),
+                        crate::text::sanitize(&i.message)
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Relevance { data, subjects, pair, relevance, json } => {
             let ds = cfg.dataset(&data)?;
             if !ds.has_captions() {

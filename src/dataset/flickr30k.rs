@@ -161,15 +161,11 @@ pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                caps.issue(
-                    &file,
-                    e.position().map(csv::Position::line),
-                    format!("bad CSV row: {e}"),
-                );
+                caps.issue(&file, super::line_at(&text, e.position()), format!("bad CSV row: {e}"));
                 continue;
             }
         };
-        let line = rec.position().map(csv::Position::line);
+        let line = super::line_at(&text, rec.position());
         let (Some(raw), Some(name)) = (rec.get(raw_col), rec.get(file_col)) else {
             caps.issue(&file, line, "row has too few fields".into());
             continue;

@@ -31,7 +31,7 @@ pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
     for rec in rdr.records() {
         match rec {
             Ok(r) if r.len() >= 2 => {
-                let line = r.position().map(csv::Position::line);
+                let line = super::line_at(&text, r.position());
                 if r.len() > 2 {
                     caps.issue(&file, line, "more than 2 fields (unquoted comma?); joined".into());
                 }
@@ -40,14 +40,12 @@ pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
             }
             Ok(r) => caps.issue(
                 &file,
-                r.position().map(csv::Position::line),
+                super::line_at(&text, r.position()),
                 "expected `image,caption`".into(),
             ),
-            Err(e) => caps.issue(
-                &file,
-                e.position().map(csv::Position::line),
-                format!("bad CSV row: {e}"),
-            ),
+            Err(e) => {
+                caps.issue(&file, super::line_at(&text, e.position()), format!("bad CSV row: {e}"))
+            }
         }
     }
     Ok((caps, find_dir(root, &["Images", "images", "Flicker8k_Dataset"])?))
