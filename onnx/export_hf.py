@@ -10,10 +10,11 @@ MODELS_DIR/manifest.toml, which embtui reads automatically. `--source` points at
 `save_pretrained` folder instead of the Hub (the tests use it for tiny random models).
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 ZOO = {
     "efficientnet-b7": dict(hf="google/efficientnet-b7", arch="efficientnet", license="Apache-2.0",
@@ -189,14 +190,6 @@ def preprocessing(source):
     return entry
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def toml_entry(e):
     def val(v):
         if isinstance(v, str):
@@ -318,6 +311,7 @@ def export(name, models_dir, source=None, opset=17):
     if z["arch"] in ("clip", "siglip"):
         entry["text"], _, _ = export_text(name, z["arch"], source, models_dir, opset)
     write_manifest(models_dir, entry)
+    from convert_offline import sha256
     print(f"{name}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…); entry in {models_dir}/manifest.toml")
     return out, entry, model
 

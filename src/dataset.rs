@@ -179,6 +179,27 @@ pub(crate) fn read_text(path: &Path, issues: &mut Vec<Issue>) -> Result<String> 
     })
 }
 
+/// Reads a CSV file leniently: its text (for line numbers), a flexible reader and the header.
+pub(crate) fn csv_file(path: &Path, caps: &mut Captions) -> Result<(String, csv::StringRecord)> {
+    let text = read_text(path, &mut caps.issues)?;
+    let headers = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .headers()
+        .map_err(|e| DatasetError::Parse {
+            file: path.to_owned(),
+            what: "CSV",
+            message: e.to_string(),
+        })?
+        .clone();
+    Ok((text, headers))
+}
+
+/// Records after the header of CSV `text`.
+pub(crate) fn csv_records(text: &str) -> csv::StringRecordsIntoIter<&[u8]> {
+    csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes()).into_records()
+}
+
 /// The 1-based line of byte offset `byte` in `text` (csv's own line count is off for CRLF files).
 pub(crate) fn line_at(text: &str, pos: Option<&csv::Position>) -> Option<u64> {
     let bytes = text.as_bytes();

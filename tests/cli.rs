@@ -74,51 +74,25 @@ fn check_exits_1_naming_the_metric_that_dropped() {
     let mut report = eval_json(&ds, tmp.path(), &["--limit", "200"]);
     let base = tmp.path().join("base.json");
     std::fs::write(&base, serde_json::to_string(&report).unwrap()).unwrap();
-    let ok = embtui()
-        .args([
-            "eval",
-            "--device",
-            "cpu",
-            "--bootstrap",
-            "200",
-            "--limit",
-            "200",
-            "--model",
-            "efficientnet-lite0",
-            "--store",
-        ])
-        .arg(tmp.path())
-        .arg("--dataset")
-        .arg(&ds)
-        .arg("--check")
-        .arg(&base)
-        .output()
-        .unwrap();
+    let check = || {
+        embtui()
+            .args(["eval", "--device", "cpu", "--bootstrap", "200", "--limit", "200"])
+            .args(["--model", "efficientnet-lite0", "--store"])
+            .arg(tmp.path())
+            .arg("--dataset")
+            .arg(&ds)
+            .arg("--check")
+            .arg(&base)
+            .output()
+            .unwrap()
+    };
+    let ok = check();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     // A baseline 0.05 better on nDCG@10 makes today's run a regression.
     let v = report["models"][0]["metrics"]["ndcg@10"]["mean"].as_f64().unwrap();
     report["models"][0]["metrics"]["ndcg@10"]["mean"] = serde_json::json!(v + 0.05);
     std::fs::write(&base, serde_json::to_string(&report).unwrap()).unwrap();
-    let bad = embtui()
-        .args([
-            "eval",
-            "--device",
-            "cpu",
-            "--bootstrap",
-            "200",
-            "--limit",
-            "200",
-            "--model",
-            "efficientnet-lite0",
-            "--store",
-        ])
-        .arg(tmp.path())
-        .arg("--dataset")
-        .arg(&ds)
-        .arg("--check")
-        .arg(&base)
-        .output()
-        .unwrap();
+    let bad = check();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("regression: efficientnet-lite0 ndcg@10"), "{err}");

@@ -137,17 +137,8 @@ pub fn karpathy(root: &Path) -> Result<(Captions, PathBuf)> {
 pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("flickr_annotations_30k.csv");
     let mut caps = Captions::default();
-    let text = read_text(&path, &mut caps.issues)?;
+    let (text, headers) = super::csv_file(&path, &mut caps)?;
     let file = file_label(&path);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| DatasetError::Parse {
-            file: path.clone(),
-            what: "CSV",
-            message: e.to_string(),
-        })?
-        .clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
     let (Some(raw_col), Some(file_col)) = (col("raw"), col("filename")) else {
         return Err(DatasetError::Parse {
@@ -157,7 +148,7 @@ pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
         });
     };
     let split_col = col("split");
-    for rec in rdr.records() {
+    for rec in super::csv_records(&text) {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {

@@ -2,22 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{file_label, find_dir, read_text, Captions, DatasetError, Result};
+use super::{file_label, find_dir, Captions, DatasetError, Result};
 
 pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("captions.txt");
     let mut caps = Captions::default();
-    let text = read_text(&path, &mut caps.issues)?;
+    let (text, headers) = super::csv_file(&path, &mut caps)?;
     let file = file_label(&path);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| DatasetError::Parse {
-            file: path.clone(),
-            what: "CSV",
-            message: e.to_string(),
-        })?
-        .clone();
     if headers.get(0) != Some("image") || headers.get(1) != Some("caption") {
         return Err(DatasetError::Parse {
             file: path,
@@ -28,7 +19,7 @@ pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
             ),
         });
     }
-    for rec in rdr.records() {
+    for rec in super::csv_records(&text) {
         match rec {
             Ok(r) if r.len() >= 2 => {
                 let line = super::line_at(&text, r.position());
