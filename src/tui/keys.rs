@@ -48,7 +48,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("PgUp PgDn", "move by 10"),
     ("Tab", "switch between the query list and the neighbours"),
     ("h l ← →", "choose the model column (neighbours focused)"),
-    ("Enter", "make the focused neighbour the query; open a disagreement"),
+    ("Enter", "focused neighbour becomes the query; opens a disagreement"),
     ("1 2 3", "compare · metrics · disagreement views"),
     ("/", "filter queries by caption words"),
     ("o", "query by any image file path"),

@@ -300,7 +300,7 @@ fn disagree(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn help(frame: &mut Frame, area: Rect) {
-    let w = 70.min(area.width);
+    let w = 80.min(area.width);
     let h = (HELP.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
@@ -308,7 +308,7 @@ fn help(frame: &mut Frame, area: Rect) {
         width: w,
         height: h,
     };
-    let lines: Vec<Line> = HELP.iter().map(|(k, d)| Line::from(format!("{k:<12} {d}"))).collect();
+    let lines: Vec<Line> = HELP.iter().map(|(k, d)| Line::from(format!(" {k:<11} {d}"))).collect();
     frame.render_widget(Clear, r);
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title("keys")), r);
 }
