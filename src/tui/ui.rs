@@ -238,11 +238,11 @@ fn metrics(app: &App, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|m| {
             let mut cells = vec![m.name.clone()];
-            cells.extend(names.iter().map(|n| {
-                m.metrics.get(n).map_or("-".into(), |s| {
-                    format!("{:.3} [{:.3},{:.3}]", s.mean, s.ci95[0], s.ci95[1])
-                })
-            }));
+            cells.extend(
+                names
+                    .iter()
+                    .map(|n| m.metrics.get(n).map_or("-".into(), |s| ci_cell(s.mean, s.ci95))),
+            );
             Row::new(cells)
         })
         .collect();
@@ -275,6 +275,12 @@ fn metrics(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title("nDCG@k")), chart_area);
+}
+
+/// "0.394 [.383,.407]": the interval without leading zeros keeps five metrics in 120 columns.
+fn ci_cell(mean: f64, ci: [f64; 2]) -> String {
+    let short = |x: f64| format!("{x:.3}").trim_start_matches('0').to_owned();
+    format!("{mean:.3} [{},{}]", short(ci[0]), short(ci[1]))
 }
 
 fn disagree(app: &App, frame: &mut Frame, area: Rect) {
