@@ -102,23 +102,20 @@ pub struct EvalReport {
     pub environment: Environment,
 }
 
-/// The metric names of a report with cut-offs `ks`, in display order.
-pub fn metric_names(ks: &[usize]) -> Vec<String> {
-    let mut v = Vec::new();
-    for prefix in ["ndcg", "overlap", "p"] {
-        for k in ks {
-            v.push(format!("{prefix}@{k}"));
-        }
-    }
-    v.push("map@r".into());
-    v.push("mrr".into());
-    v
+/// "0.394 [.383,.407]": a mean with its interval, short enough for narrow terminals.
+pub fn ci_cell(mean: f64, ci: [f64; 2]) -> String {
+    let short = |x: f64| format!("{x:.3}").trim_start_matches('0').to_owned();
+    format!("{mean:.3} [{},{}]", short(ci[0]), short(ci[1]))
 }
 
-/// A readable table: models × metrics with 95% intervals, the baselines, the best model marked.
+/// A readable table (≤ 120 columns): models × the main metrics at the largest k with 95%
+/// intervals and the baselines, nDCG at every k, then speed and ANN recall; best model marked.
+/// Every metric at every k is in the JSON report.
 pub fn table(r: &EvalReport) -> String {
-    let names = metric_names(&r.k);
-    let key = format!("ndcg@{}", r.k.iter().max().copied().unwrap_or(10));
+    let k = r.k.iter().max().copied().unwrap_or(10);
+    let key = format!("ndcg@{k}");
+    let names =
+        [key.clone(), format!("overlap@{k}"), format!("p@{k}"), "map@r".into(), "mrr".into()];
     let best = r.models.iter().max_by(|a, b| {
         let m = |x: &ModelReport| x.metrics.get(&key).map_or(0.0, |s| s.mean);
         m(a).total_cmp(&m(b))
@@ -136,37 +133,63 @@ pub fn table(r: &EvalReport) -> String {
     );
     let w = r.models.iter().map(|m| m.name.len()).max().unwrap_or(5).max(8) + 2;
     let _ = write!(out, "{:<w$}", "model");
-    for n in &names {
-        let _ = write!(out, "{n:>20}");
-    }
-    let _ = writeln!(out, "{:>10}{:>11}", "img/s", "ann r@10");
+    names.iter().for_each(|n| {
+        let _ = write!(out, "{n:>19}");
+    });
+    let _ = writeln!(out);
     for m in &r.models {
         let mark = if best.is_some_and(|b| b.name == m.name) { "*" } else { " " };
         let _ = write!(out, "{:<w$}", format!("{mark}{}", m.name));
         for n in &names {
-            let cell = m.metrics.get(n).map_or("-".into(), |s| {
-                format!("{:.3} [{:.3},{:.3}]", s.mean, s.ci95[0], s.ci95[1])
-            });
-            let _ = write!(out, "{cell:>20}");
+            let cell = m.metrics.get(n).map_or("-".into(), |s| ci_cell(s.mean, s.ci95));
+            let _ = write!(out, "{cell:>19}");
         }
-        let ips = m.images_per_second.map_or("cached".into(), |x| format!("{x:.1}"));
-        let _ = writeln!(out, "{ips:>10}{:>11.3}", m.ann.recall_at_10);
+        let _ = writeln!(out);
     }
     for (label, b) in [(" random", &r.baselines.random), (" oracle", &r.baselines.oracle)] {
         let _ = write!(out, "{label:<w$}");
         for n in &names {
-            let cell = b.get(n).map_or("-".into(), |v| format!("{v:.3}"));
-            let _ = write!(out, "{cell:>20}");
+            let cell = b.get(n).map_or("-".into(), |v| format!("{v:.3}      "));
+            let _ = write!(out, "{cell:>19}");
         }
         let _ = writeln!(out);
     }
+    let _ = writeln!(
+        out,
+        "
+{:<w$}{:>10}{:>10}{:>12}  nDCG@k",
+        "model", "device", "images/s", "ANN r@10"
+    );
+    for m in &r.models {
+        let ips = m.images_per_second.map_or("cached".into(), |x| format!("{x:.1}"));
+        let ndcg: Vec<String> = r
+            .k
+            .iter()
+            .map(|k| {
+                format!("@{k} {:.3}", m.metrics.get(&format!("ndcg@{k}")).map_or(0.0, |s| s.mean))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            " {:<w1$}{:>10}{ips:>10}{:>12.3}  {}",
+            m.name,
+            m.device,
+            m.ann.recall_at_10,
+            ndcg.join("  "),
+            w1 = w - 1
+        );
+    }
     if !r.comparisons.is_empty() {
-        let _ = writeln!(out, "\npaired differences in {key} (permutation test):");
+        let _ = writeln!(
+            out,
+            "
+paired differences in {key} (permutation test):"
+        );
         for c in &r.comparisons {
             let _ = writeln!(out, "  {} − {}: {:+.4} (p = {:.3})", c.a, c.b, c.delta, c.p_value);
         }
     }
-    let _ = writeln!(out, "* best on {key}; intervals are 95% bootstrap over queries");
+    let _ = writeln!(out, "* best on {key}; intervals are 95% bootstrap over queries; every metric at every k: --json");
     out
 }
 
@@ -247,6 +270,13 @@ pub(crate) mod tests {
                 threads: 1,
             },
         }
+    }
+
+    #[test]
+    fn table_marks_the_best_model_and_fits_120_columns() {
+        let t = table(&report(0.45));
+        assert!(t.lines().all(|l| l.chars().count() <= 120), "{t}");
+        assert!(t.contains("*m") && t.contains("0.450 [.440,.460]"), "{t}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn index_model(
         }
     }
     let cached = vectors.iter().filter(|v| v.is_some()).count();
-    let mut device = "none (all cached)".to_owned();
+    let mut device = "cached".to_owned();
     let t0 = Instant::now();
     let mut embedded = 0usize;
     if !jobs.is_empty() {

@@ -238,11 +238,9 @@ fn metrics(app: &App, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|m| {
             let mut cells = vec![m.name.clone()];
-            cells.extend(
-                names
-                    .iter()
-                    .map(|n| m.metrics.get(n).map_or("-".into(), |s| ci_cell(s.mean, s.ci95))),
-            );
+            cells.extend(names.iter().map(|n| {
+                m.metrics.get(n).map_or("-".into(), |s| crate::report::ci_cell(s.mean, s.ci95))
+            }));
             Row::new(cells)
         })
         .collect();
@@ -275,12 +273,6 @@ fn metrics(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title("nDCG@k")), chart_area);
-}
-
-/// "0.394 [.383,.407]": the interval without leading zeros keeps five metrics in 120 columns.
-fn ci_cell(mean: f64, ci: [f64; 2]) -> String {
-    let short = |x: f64| format!("{x:.3}").trim_start_matches('0').to_owned();
-    format!("{mean:.3} [{},{}]", short(ci[0]), short(ci[1]))
 }
 
 fn disagree(app: &App, frame: &mut Frame, area: Rect) {
