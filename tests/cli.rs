@@ -141,11 +141,7 @@ fn flickr30k_variants(src: &Path, dst: &Path) -> Vec<std::path::PathBuf> {
     ] {
         let d = dst.join(name);
         let imgs = d.join(if name == "hf" { "flickr30k-images" } else { "flickr30k_images" });
-        std::fs::create_dir_all(&imgs).unwrap();
-        for e in std::fs::read_dir(src.join("flickr30k_images")).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), imgs.join(e.file_name())).unwrap();
-        }
+        copy_files(&src.join("flickr30k_images"), &imgs);
         std::fs::write(d.join(file), body).unwrap();
         dirs.push(d);
     }
@@ -194,24 +190,14 @@ fn index_killed_midway_resumes_without_losing_or_duplicating() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = data.join("flickr8k-1k");
     let bin = assert_cmd::cargo::cargo_bin("embtui");
+    let mut index_args: Vec<std::ffi::OsString> =
+        ["index", "--device", "cpu", "--limit", "600", "--batch", "8"].map(Into::into).to_vec();
+    index_args.extend(["--model", "dinov2-s14-imgfocus", "--store"].map(Into::into));
+    index_args.extend([tmp.path().into(), "--dataset".into(), ds.clone().into()]);
     let mut done_before = 0;
     for wait_ms in [1500, 2500] {
         let mut child = Command::new(&bin)
-            .args([
-                "index",
-                "--device",
-                "cpu",
-                "--limit",
-                "600",
-                "--batch",
-                "8",
-                "--model",
-                "dinov2-s14-imgfocus",
-                "--store",
-            ])
-            .arg(tmp.path())
-            .arg("--dataset")
-            .arg(&ds)
+            .args(&index_args)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -238,24 +224,7 @@ fn index_killed_midway_resumes_without_losing_or_duplicating() {
         done_before = cached;
     }
     assert!(done_before > 0 && done_before < 600, "killed midway: {done_before}");
-    let out = embtui()
-        .args([
-            "index",
-            "--device",
-            "cpu",
-            "--limit",
-            "600",
-            "--batch",
-            "8",
-            "--model",
-            "dinov2-s14-imgfocus",
-            "--store",
-        ])
-        .arg(tmp.path())
-        .arg("--dataset")
-        .arg(&ds)
-        .output()
-        .unwrap();
+    let out = embtui().args(&index_args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let want = format!("{} embedded", 600 - done_before);

@@ -143,11 +143,7 @@ fn caption_line_order_does_not_change_anything() {
     let tmp = tempfile::tempdir().unwrap();
     let src = root().join("fixtures/flickr30k-token");
     let dst = tmp.path().join("shuffled");
-    std::fs::create_dir_all(dst.join("flickr30k_images")).unwrap();
-    for e in std::fs::read_dir(src.join("flickr30k_images")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join("flickr30k_images").join(e.file_name())).unwrap();
-    }
+    copy_files(&src.join("flickr30k_images"), &dst.join("flickr30k_images"));
     let text = std::fs::read_to_string(src.join("results_20130124.token")).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.reverse();

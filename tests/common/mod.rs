@@ -44,3 +44,12 @@ pub fn python() -> Option<PathBuf> {
         None
     }
 }
+
+/// Copies the files of folder `from` into a new folder `to` (test data, never into the repo).
+pub fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
