@@ -44,15 +44,20 @@ impl Tmux {
 
     /// Waits until the screen contains `text` (or panics with the screen after `secs`).
     fn wait_for(&self, text: &str, secs: u64) -> String {
+        self.wait_until(text, secs, |s| s.contains(text))
+    }
+
+    /// Waits until `done(screen)` holds (or panics with the screen after `secs`).
+    fn wait_until(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen();
-            if s.contains(text) {
+            if done(&s) {
                 return s;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(secs),
-                "waited {secs} s for {text:?}; screen:\n{s}"
+                "waited {secs} s for {what}; screen:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -85,7 +90,9 @@ fn browse_steps_through_queries_views_and_quits_cleanly() {
         data.join("flickr8k-1k").display()
     );
     let Some(t) = Tmux::start("embtui-e2e", &cmd) else { return };
-    let s = t.wait_for(" ready ", 180);
+    t.wait_for(" ready ", 180);
+    // Thumbnails arrive from their own thread just after the results.
+    let s = t.wait_until("half-block thumbnails", 30, |s| s.contains('▀') || s.contains('▄'));
     eprintln!("{s}");
     assert!(s.contains("> 1000268201_693b08cb0e.jpg"), "first query selected");
     assert!(s.contains("A child in a pink dress is climbing up a set of stairs"), "its captions");
@@ -98,8 +105,9 @@ fn browse_steps_through_queries_views_and_quits_cleanly() {
     t.keys(&["j"]);
     t.wait_for("> 1001773457_577c3a7d70.jpg", 10);
     t.keys(&["Tab", "Down"]);
-    let s = t.wait_for("focused neighbour", 10);
-    assert!(s.contains(" · captions:"), "{s}");
+    // The pane's title is always there; its captions appear once a neighbour has focus.
+    let s = t.wait_for(" · captions:", 10);
+    assert!(s.contains("focused neighbour"), "{s}");
     t.keys(&["2"]);
     let s = t.wait_for("oracle", 10);
     eprintln!("{s}");
