@@ -7,7 +7,8 @@ saved with `save_pretrained` and exported through export_hf.py's own code path. 
   (b) embtui loads the model from the written manifest entry and, preprocessing with it, gives
       embeddings with cosine >= 0.999 to PyTorch fed by the model's own image processor;
   (c) for CLIP and SigLIP, embtui's tokenizer gives the same token ids as the model's own and its
-      text-tower embeddings match PyTorch's (cosine >= 0.999).
+      text-tower embeddings match PyTorch's (cosine >= 0.999); `search --text` and the TUI's
+      text prompt return neighbours.
 Needs ../shared/data for the photos (skips with a message when absent).
 """
 import os
@@ -116,6 +117,38 @@ def check_text(name, arch, binary, models_dir, src):
     return ids_equal, worst
 
 
+def tui_text_query(binary, models_dir, name, photos, store):
+    """The TUI's `t` prompt embeds text with the exported tower (tmux drives the real binary)."""
+    import time
+
+    if shutil.which("tmux") is None:
+        print("SKIP: tmux missing; TUI text query not checked")
+        return True
+    session = "embtui-test-export"
+    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    cmd = (f"{binary} browse --device cpu --image-protocol halfblocks --models-dir {models_dir} "
+           f"--model {name} --store {store} --dataset {photos}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True)
+    screen = ""
+    try:
+        for step, keys in enumerate([None, ["t"], ["-l", TEXTS[0]], ["Enter"]]):
+            if keys:
+                subprocess.run(["tmux", "send-keys", "-t", session, *keys], check=True)
+            for _ in range(100):
+                screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                        capture_output=True, text=True).stdout
+                want = [" ready ", "text query:", TEXTS[0], f"text: {TEXTS[0]}"][step]
+                if want in screen and (step < 3 or "1. " in screen):
+                    break
+                time.sleep(0.2)
+            else:
+                print(screen)
+                return False
+        return True
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
 def main():
     import onnxruntime as ort
     import torch
@@ -171,9 +204,12 @@ def main():
                                   "--models-dir", models_dir, "--model", name, "--dataset", photos,
                                   "--store", os.path.join(work, "store")], capture_output=True, text=True)
             searched = res.returncode == 0 and len(__import__("json").loads(res.stdout)["hits"]) == 3
-            ok = ok and ids_equal and text_cos >= 0.999 and searched
+            captioned = os.path.join(ROOT, "fixtures", "flickr30k-token")  # the TUI needs captions
+            tui_ok = tui_text_query(binary, models_dir, name, captioned, os.path.join(work, "store"))
+            ok = ok and ids_equal and text_cos >= 0.999 and searched and tui_ok
             text = (f"  text: ids {'equal' if ids_equal else 'DIFFER'}, min cos {text_cos:.6f}, "
-                    f"search {'ok' if searched else 'FAILED: ' + res.stderr.strip()}")
+                    f"search {'ok' if searched else 'FAILED: ' + res.stderr.strip()}, "
+                    f"TUI {'ok' if tui_ok else 'FAILED'}")
         failures += not ok
         rows.append((name, arch, entry["dim"], max_abs, float(cos.min()), ok))
         print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} dim {entry['dim']:>4}  "

@@ -27,12 +27,7 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Index { data, model, batch } => {
             let ds = cfg.dataset(&data)?;
-            report_issues(&ds);
-            let store = Store::open(&cfg.store_dir)?;
-            for entry in cfg.models(&model)? {
-                let x = index::index_model(cfg, &store, &ds, &entry, batch, None)?;
-                summary(&x);
-            }
+            index_all(cfg, &Store::open(&cfg.store_dir)?, &ds, &model, batch)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {
@@ -49,52 +44,9 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             batch,
         } => {
             let method: Method = relevance.parse().map_err(anyhow::Error::msg)?;
-            if k.is_empty() || k.contains(&0) {
-                bail!("--k needs cut-offs of at least 1, e.g. --k 1,5,10");
-            }
-            let baseline = match &check {
-                Some(p) => Some(load_report(p)?),
-                None => None,
-            };
-            let ds = cfg.dataset(&data)?;
-            if !ds.has_captions() {
-                bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
-            }
-            report_issues(&ds);
-            let store = Store::open(&cfg.store_dir)?;
-            let mut indexed = Vec::new();
-            for entry in cfg.models(&model)? {
-                let x = index::index_model(cfg, &store, &ds, &entry, batch, None)?;
-                summary(&x);
-                indexed.push(x);
-            }
             let opts = eval::EvalOptions { ks: k, method, threshold, bootstrap, seed: 0 };
-            let rep = eval::evaluate(&store, &ds, &indexed, &opts)?.report;
-            let text = serde_json::to_string_pretty(&rep)?;
-            if let Some(p) = &out {
-                std::fs::write(p, format!("{text}\n"))
-                    .with_context(|| format!("writing {}", p.display()))?;
-            }
-            let mut stdout = std::io::stdout().lock();
-            if json {
-                writeln!(stdout, "{text}")?;
-            } else {
-                write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep)))?;
-            }
-            if let Some(b) = baseline {
-                let regs = report::regressions(&rep, &b, tolerance);
-                if !regs.is_empty() {
-                    for r in &regs {
-                        eprintln!("embtui: regression: {r}");
-                    }
-                    return Ok(ExitCode::from(1));
-                }
-                eprintln!(
-                    "embtui: check passed against {} (tolerance {tolerance})",
-                    check.as_ref().map_or(String::new(), |p| p.display().to_string())
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            let output = EvalOutput { json, out, check, tolerance };
+            eval_cmd(cfg, &data, &model, opts, &output, batch)
         }
         Command::Search { image, text, data, model, k, exact, json, show } => {
             let query = match (&image, &text) {
@@ -104,143 +56,18 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             };
             search(cfg, &query, &data, &model, k, exact, json, show)
         }
-        Command::TextEmbed { model, text } => {
-            let entry = cfg.models(std::slice::from_ref(&model))?.remove(0);
-            let mut t = crate::model::TextEmbedder::open(&entry, &cfg.models_dir)?;
-            let mut out = std::io::stdout().lock();
-            for line in &text {
-                let ids = t.token_ids(line)?;
-                let v = t.embed(line)?;
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"model": model, "text": line, "ids": ids, "embedding": v})
-                )?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::TextEmbed { model, text } => text_embed(cfg, &model, &text),
         Command::Models { json } => models(cfg, json),
-        Command::Dataset { data, json } => {
-            let ds = cfg.dataset(&data)?;
-            let captions: usize = ds.samples.iter().map(|s| s.captions.len()).sum();
-            let v = serde_json::json!({
-                "root": ds.root.display().to_string(), "format": ds.format,
-                "images_dir": ds.images_dir.display().to_string(), "images": ds.samples.len(),
-                "captions": captions, "uncaptioned_images": ds.uncaptioned,
-                "captions_of_missing_images": ds.missing_images, "fingerprint": ds.fingerprint(),
-                "issues": ds.issues,
-            });
-            let mut out = std::io::stdout().lock();
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-            } else {
-                writeln!(
-                    out,
-                    "{} ({:?}): {} images with {captions} captions in {}",
-                    ds.root.display(),
-                    ds.format,
-                    ds.samples.len(),
-                    ds.images_dir.display()
-                )?;
-                writeln!(
-                    out,
-                    "{} images without captions, {} captioned images missing, {} issues",
-                    ds.uncaptioned,
-                    ds.missing_images,
-                    ds.issues.len()
-                )?;
-                for i in &ds.issues {
-                    let line = i.line.map_or(String::new(), |l| format!(":{l}"));
-                    writeln!(
-                        out,
-                        "  {}{line}: {}",
-                        crate::text::sanitize(&i.file),
-                        crate::text::sanitize(&i.message)
-                    )?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Dataset { data, json } => sanity::dataset_summary(&cfg.dataset(&data)?, json),
         Command::Relevance { data, subjects, pair, relevance, json } => {
-            let ds = cfg.dataset(&data)?;
-            if !ds.has_captions() {
-                bail!("{} has no captions, so there is no relevance to check", ds.root.display());
-            }
             let methods: Vec<Method> = match relevance {
                 Some(r) => vec![r.parse().map_err(anyhow::Error::msg)?],
                 None => vec![Method::Tfidf, Method::Jaccard],
             };
-            let mut out = std::io::stdout().lock();
-            if !pair.is_empty() {
-                if pair.len() != 2 {
-                    bail!("--pair takes two image names separated by a comma");
-                }
-                for m in methods {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string_pretty(&sanity::explain(
-                            &ds, &pair[0], &pair[1], m
-                        )?)?
-                    )?;
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            for m in methods {
-                let v = sanity::subjects(&ds, &subjects, m);
-                if json {
-                    writeln!(out, "{v}")?;
-                    continue;
-                }
-                writeln!(
-                    out,
-                    "relevance {} on {} images: mean rel of same-subject pairs vs unrelated pairs",
-                    v["method"].as_str().unwrap_or(""),
-                    v["images"]
-                )?;
-                writeln!(
-                    out,
-                    "{:<12}{:>8}{:>10}{:>11}{:>8}",
-                    "subject", "images", "within", "unrelated", "ratio"
-                )?;
-                for r in v["subjects"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "{:<12}{:>8}{:>10.3}{:>11.3}{:>8.1}",
-                        crate::text::sanitize(r["subject"].as_str().unwrap_or("")),
-                        r["images"].as_u64().unwrap_or(0),
-                        r["within"].as_f64().unwrap_or(0.0),
-                        r["unrelated"].as_f64().unwrap_or(0.0),
-                        r["ratio"].as_f64().unwrap_or(0.0)
-                    )?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            sanity::relevance_cmd(&cfg.dataset(&data)?, &subjects, &pair, &methods, json)
         }
         Command::Bench(b) => {
-            let v = match b {
-                crate::cli::BenchCmd::Embed { data, model, batch } => {
-                    bench::embed(cfg, &data, &model, batch)?
-                }
-                crate::cli::BenchCmd::Search { n, dim, queries } => bench::search(
-                    bench::synthetic(n, dim, 7),
-                    queries,
-                    &format!("synthetic-{n}x{dim}"),
-                    &std::env::temp_dir(),
-                )?,
-                crate::cli::BenchCmd::SearchReal { data, model } => {
-                    let ds = cfg.dataset(&data)?;
-                    let store = Store::open(&cfg.store_dir)?;
-                    let entry = cfg.models(std::slice::from_ref(&model))?.remove(0);
-                    let x = index::index_model(cfg, &store, &ds, &entry, 16, None)?;
-                    let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
-                    let n = rows.len() / entry.dim;
-                    let a = ndarray::Array2::from_shape_vec((n, entry.dim), rows)?;
-                    bench::search(a, n, &format!("{model}-{n}"), &std::env::temp_dir())?
-                }
-                crate::cli::BenchCmd::Tui { data, presses } => bench::tui(cfg, &data, presses)?,
-            };
-            writeln!(std::io::stdout(), "{v}")?;
+            writeln!(std::io::stdout(), "{}", bench::run(cfg, b)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Browse { data, model, image_protocol } => {
@@ -253,6 +80,88 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Indexes `ds` with every named model, reporting data issues and a summary per model.
+pub fn index_all(
+    cfg: &Config,
+    store: &Store,
+    ds: &crate::dataset::Dataset,
+    models: &[String],
+    batch: usize,
+) -> anyhow::Result<Vec<index::Indexed>> {
+    report_issues(ds);
+    let mut indexed = Vec::new();
+    for entry in cfg.models(models)? {
+        let x = index::index_model(cfg, store, ds, &entry, batch, None)?;
+        summary(&x);
+        indexed.push(x);
+    }
+    Ok(indexed)
+}
+
+/// Where an evaluation's report goes and what it is checked against.
+struct EvalOutput {
+    json: bool,
+    out: Option<std::path::PathBuf>,
+    check: Option<std::path::PathBuf>,
+    tolerance: f64,
+}
+
+fn eval_cmd(
+    cfg: &Config,
+    data: &crate::cli::DatasetArgs,
+    models: &[String],
+    opts: eval::EvalOptions,
+    o: &EvalOutput,
+    batch: usize,
+) -> anyhow::Result<ExitCode> {
+    if opts.ks.is_empty() || opts.ks.contains(&0) {
+        bail!("--k needs cut-offs of at least 1, e.g. --k 1,5,10");
+    }
+    // Read the baseline first: a bad path should fail before minutes of embedding.
+    let baseline = o.check.as_deref().map(load_report).transpose()?;
+    let ds = cfg.dataset(data)?;
+    if !ds.has_captions() {
+        bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
+    }
+    let store = Store::open(&cfg.store_dir)?;
+    let indexed = index_all(cfg, &store, &ds, models, batch)?;
+    let rep = eval::evaluate(&store, &ds, &indexed, &opts)?.report;
+    let text = serde_json::to_string_pretty(&rep)?;
+    if let Some(p) = &o.out {
+        std::fs::write(p, format!("{text}\n"))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if o.json {
+        writeln!(stdout, "{text}")?;
+    } else {
+        write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep)))?;
+    }
+    let (Some(b), Some(path)) = (baseline, &o.check) else { return Ok(ExitCode::SUCCESS) };
+    let regs = report::regressions(&rep, &b, o.tolerance);
+    for r in &regs {
+        eprintln!("embtui: regression: {r}");
+    }
+    if !regs.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    eprintln!("embtui: check passed against {} (tolerance {})", path.display(), o.tolerance);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text_embed(cfg: &Config, model: &str, texts: &[String]) -> anyhow::Result<ExitCode> {
+    let entry = cfg.models(&[model.to_owned()])?.remove(0);
+    let mut t = crate::model::TextEmbedder::open(&entry, &cfg.models_dir)?;
+    let mut out = std::io::stdout().lock();
+    for line in texts {
+        let ids = t.token_ids(line)?;
+        let v = t.embed(line)?;
+        let row = serde_json::json!({"model": model, "text": line, "ids": ids, "embedding": v});
+        writeln!(out, "{row}")?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Opens one model, saying on stderr when `auto` fell back to CPU.
@@ -442,7 +351,6 @@ pub fn environment() -> report::Environment {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// What a search starts from.
 pub enum Query<'a> {
     Image(&'a std::path::Path),
@@ -458,27 +366,49 @@ impl Query<'_> {
     }
 }
 
-/// Embeds a query (image file or text) with `entry`'s model in the dataset's vector space.
-pub fn embed_query(
-    cfg: &Config,
-    entry: &crate::model::ModelEntry,
-    query: &Query<'_>,
-    say_fallback: bool,
-) -> anyhow::Result<Vec<f32>> {
-    match query {
-        Query::Image(path) => {
-            let mut emb = open_model(cfg, &entry.name, say_fallback)?;
-            let mut input = vec![0.0f32; (entry.size as usize).pow(2) * 3];
-            crate::model::preprocess::load_tensor(path, entry, &mut input)
-                .with_context(|| format!("query image {}", path.display()))?;
-            Ok(emb.embed_batch(&input, 1)?)
-        }
-        Query::Text(text) => {
-            Ok(crate::model::TextEmbedder::open(entry, &cfg.models_dir)?.embed(text)?)
+/// Query encoders, opened on first use and kept: the TUI embeds many queries per session.
+#[derive(Default)]
+pub struct QueryEmbedders {
+    images: std::collections::HashMap<String, Embedder>,
+    texts: std::collections::HashMap<String, crate::model::TextEmbedder>,
+}
+
+impl QueryEmbedders {
+    /// Embeds a query (image file or text) with `entry`'s model, in the dataset's vector space.
+    pub fn embed(
+        &mut self,
+        cfg: &Config,
+        entry: &crate::model::ModelEntry,
+        query: &Query<'_>,
+        say_fallback: bool,
+    ) -> anyhow::Result<Vec<f32>> {
+        match query {
+            Query::Image(path) => {
+                let emb = match self.images.entry(entry.name.clone()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(open_model(cfg, &entry.name, say_fallback)?)
+                    }
+                };
+                let mut input = vec![0.0f32; (entry.size as usize).pow(2) * 3];
+                crate::model::preprocess::load_tensor(path, entry, &mut input)
+                    .with_context(|| format!("query image {}", path.display()))?;
+                Ok(emb.embed_batch(&input, 1)?)
+            }
+            Query::Text(text) => {
+                let t = match self.texts.entry(entry.name.clone()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(crate::model::TextEmbedder::open(entry, &cfg.models_dir)?)
+                    }
+                };
+                Ok(t.embed(text)?)
+            }
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one per flag of `embtui search`
 fn search(
     cfg: &Config,
     query: &Query<'_>,
@@ -493,17 +423,10 @@ fn search(
     let store = Store::open(&cfg.store_dir)?;
     let entry = cfg.models(&[model.to_owned()])?.remove(0);
     let x = index::index_model(cfg, &store, &ds, &entry, 16, None)?;
-    let q = embed_query(cfg, &entry, query, true)?;
+    let q = QueryEmbedders::default().embed(cfg, &entry, query, true)?;
     let hits: Vec<(u32, f32)> = if exact {
-        let mut all: Vec<(u32, f32)> = x
-            .vectors
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                v.as_ref().map(|v| (i as u32, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
-            })
-            .collect();
-        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let stored = x.vectors.iter().enumerate();
+        let mut all = eval::rank(stored.filter_map(|(i, v)| Some((i as u32, v.as_deref()?))), &q);
         all.truncate(k);
         all
     } else {
@@ -563,19 +486,47 @@ fn show_thumb(path: &std::path::Path, label: &str) {
     }
 }
 
-fn models(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let lock: serde_json::Value = std::fs::read_to_string(cfg.models_dir.join("models.lock.json"))
+/// A manifest model's file on disk against the sha256 `just setup` recorded.
+struct ModelFile {
+    path: std::path::PathBuf,
+    sha256: Option<String>,
+    recorded: Option<String>,
+}
+
+impl ModelFile {
+    fn check(cfg: &Config, lock: &serde_json::Value, m: &crate::model::ModelEntry) -> Self {
+        let path = cfg.models_dir.join(&m.file);
+        let sha256 = path.is_file().then(|| crate::hash::file_sha256(&path).ok()).flatten();
+        let recorded = lock[&m.name]["sha256"].as_str().map(str::to_owned);
+        Self { path, sha256, recorded }
+    }
+
+    /// Some(true) when the file matches its recorded hash, Some(false) when it changed.
+    fn verified(&self) -> Option<bool> {
+        Some(self.sha256.as_ref()? == self.recorded.as_ref()?)
+    }
+}
+
+fn read_lock(cfg: &Config) -> serde_json::Value {
+    std::fs::read_to_string(cfg.models_dir.join("models.lock.json"))
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    let rows: Vec<serde_json::Value> = cfg.manifest.models.iter().map(|m| {
-        let path = cfg.models_dir.join(&m.file);
-        let installed = path.is_file();
-        let recorded = lock.get(&m.name).and_then(|v| v.get("sha256")).and_then(|v| v.as_str()).map(str::to_owned);
-        let sha = installed.then(|| crate::hash::file_sha256(&path).ok()).flatten();
-        let verified = match (&sha, &recorded) { (Some(a), Some(b)) => Some(a == b), _ => None };
-        serde_json::json!({"name": m.name, "family": m.family, "dim": m.dim, "size": m.size, "license": m.license, "source": m.source, "installed": installed, "sha256": sha, "verified": verified, "file": path.display().to_string()})
-    }).collect();
+        .unwrap_or_default()
+}
+
+fn models(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let lock = read_lock(cfg);
+    let rows: Vec<serde_json::Value> = cfg
+        .manifest
+        .models
+        .iter()
+        .map(|m| {
+            let f = ModelFile::check(cfg, &lock, m);
+            serde_json::json!({"name": m.name, "family": m.family, "dim": m.dim, "size": m.size,
+                "license": m.license, "source": m.source, "installed": f.sha256.is_some(),
+                "sha256": f.sha256, "verified": f.verified(), "file": f.path.display().to_string()})
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
@@ -633,22 +584,16 @@ fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
             Err(e) => writeln!(out, "info CUDA not usable: {e}")?,
         }
     }
-    let lock: serde_json::Value = std::fs::read_to_string(cfg.models_dir.join("models.lock.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let lock = read_lock(cfg);
     for m in &cfg.manifest.models {
-        let path = cfg.models_dir.join(&m.file);
-        if !path.is_file() {
-            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", m.name, path.display(), m.name)?;
+        let f = ModelFile::check(cfg, &lock, m);
+        let Some(sha) = &f.sha256 else {
+            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", m.name, f.path.display(), m.name)?;
             continue;
-        }
-        let sha = crate::hash::file_sha256(&path)?;
-        match lock.get(&m.name).and_then(|v| v["sha256"].as_str()) {
-            Some(want) if want == sha => {
-                writeln!(out, "ok   {}: sha256 {} verified", m.name, &sha[..16])?
-            }
-            Some(_) => {
+        };
+        match f.verified() {
+            Some(true) => writeln!(out, "ok   {}: sha256 {} verified", m.name, &sha[..16])?,
+            Some(false) => {
                 problems += 1;
                 writeln!(
                     out,

@@ -13,6 +13,29 @@ use crate::config::Config;
 use crate::dataset::SplitMix64;
 use crate::store::{IndexMeta, Store, DEFAULT_N_TREES, SEED};
 
+/// Runs one `embtui bench` measurement.
+pub fn run(cfg: &Config, b: crate::cli::BenchCmd) -> anyhow::Result<serde_json::Value> {
+    use crate::cli::BenchCmd;
+    let tmp = std::env::temp_dir();
+    match b {
+        BenchCmd::Embed { data, model, batch } => embed(cfg, &data, &model, batch),
+        BenchCmd::Search { n, dim, queries } => {
+            search(synthetic(n, dim, 7), queries, &format!("synthetic-{n}x{dim}"), &tmp)
+        }
+        BenchCmd::SearchReal { data, model } => {
+            let ds = cfg.dataset(&data)?;
+            let store = Store::open(&cfg.store_dir)?;
+            let entry = cfg.models(std::slice::from_ref(&model))?.remove(0);
+            let x = super::index::index_model(cfg, &store, &ds, &entry, 16, None)?;
+            let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
+            let n = rows.len() / entry.dim;
+            let a = Array2::from_shape_vec((n, entry.dim), rows)?;
+            search(a, n, &format!("{model}-{n}"), &tmp)
+        }
+        BenchCmd::Tui { data, presses } => tui(cfg, &data, presses),
+    }
+}
+
 /// End to end vs inference alone vs decode + preprocess alone, for one model.
 pub fn embed(
     cfg: &Config,
@@ -186,7 +209,7 @@ pub fn tui(
     data: &crate::cli::DatasetArgs,
     presses: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    use crate::tui::{event::Event, keys, Action, App, EngineEvent, Hit, ModelResult, ThumbKey};
+    use crate::tui::{keys, Action, App, EngineEvent, Hit, ModelResult, ThumbKey};
     use crossterm::event::{KeyCode, KeyEvent};
     let ds = cfg.dataset(data)?;
     let items: Vec<(String, Vec<String>)> =
@@ -226,7 +249,6 @@ pub fn tui(
     for i in 0..presses {
         let key = KeyEvent::from(if i % 50 < 25 { KeyCode::Down } else { KeyCode::Up });
         let t = Instant::now();
-        let _ = Event::Tick;
         if let Some(a) = keys::action(key, false) {
             app.update(a);
         }

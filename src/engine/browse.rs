@@ -120,7 +120,7 @@ fn spawn_engine(
 ) {
     thread::spawn(move || {
         let send = |e: EngineEvent| tx.send(Event::Engine(e)).is_ok();
-        let prepared = match prepare(&cfg, &ds, &entries, &send) {
+        let mut prepared = match prepare(&cfg, &ds, &entries, &send) {
             Ok(p) => p,
             Err(e) => {
                 send(EngineEvent::Error(format!("{e:#}")));
@@ -130,7 +130,7 @@ fn spawn_engine(
         for r in rx {
             let ev = match r {
                 Request::QueryImage(path) => {
-                    match query(&cfg, &entries, &prepared, &super::Query::Image(&path)) {
+                    match query(&cfg, &entries, &mut prepared, &super::Query::Image(&path)) {
                         Ok(hits) => {
                             if let Ok(mut g) = external.lock() {
                                 *g = Some(path.clone());
@@ -140,8 +140,16 @@ fn spawn_engine(
                         Err(e) => EngineEvent::Error(format!("{e:#}")),
                     }
                 }
-                Request::QueryText(_) => {
-                    EngineEvent::Error("no chosen model has a text tower".into())
+                Request::QueryText(text) => {
+                    match query(&cfg, &entries, &mut prepared, &super::Query::Text(&text)) {
+                        Ok(hits) => {
+                            if let Ok(mut g) = external.lock() {
+                                *g = None; // a text query has no picture
+                            }
+                            EngineEvent::External { label: format!("text: {text}"), hits }
+                        }
+                        Err(e) => EngineEvent::Error(format!("{e:#}")),
+                    }
                 }
                 Request::Thumb(_) => continue,
             };
@@ -156,6 +164,8 @@ fn spawn_engine(
 struct Prepared {
     keep: Vec<usize>,
     vectors: Vec<Vec<Vec<f32>>>,
+    /// Sessions for outside queries, opened once.
+    encoders: super::QueryEmbedders,
 }
 
 fn prepare(
@@ -220,14 +230,14 @@ fn prepare(
         });
     }
     send(EngineEvent::Ready { models, report: Box::new(ev.report) });
-    Ok(Prepared { keep: ev.keep, vectors })
+    Ok(Prepared { keep: ev.keep, vectors, encoders: super::QueryEmbedders::default() })
 }
 
 /// Each model's top hits for an outside query; models without a text tower get none for text.
 fn query(
     cfg: &Config,
     entries: &[ModelEntry],
-    p: &Prepared,
+    p: &mut Prepared,
     q: &super::Query<'_>,
 ) -> anyhow::Result<Vec<(String, Vec<Hit>)>> {
     let mut out = Vec::new();
@@ -236,21 +246,11 @@ fn query(
             out.push((e.name.clone(), Vec::new()));
             continue;
         }
-        let v = super::embed_query(cfg, e, q, false)?;
-        let mut scored: Vec<(usize, f32)> = p.vectors[m]
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (i, x.iter().zip(&v).map(|(a, b)| a * b).sum()))
-            .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out.push((
-            e.name.clone(),
-            scored
-                .into_iter()
-                .take(TOP_K)
-                .map(|(i, score)| Hit { id: p.keep[i] as u32, score, rel: None })
-                .collect(),
-        ));
+        let v = p.encoders.embed(cfg, e, q, false)?;
+        let stored = p.vectors[m].iter().enumerate().map(|(i, x)| (i as u32, x.as_slice()));
+        let hits = super::eval::rank(stored, &v).into_iter().take(TOP_K);
+        let hits = hits.map(|(i, score)| Hit { id: p.keep[i as usize] as u32, score, rel: None });
+        out.push((e.name.clone(), hits.collect()));
     }
     Ok(out)
 }

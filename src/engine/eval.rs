@@ -32,13 +32,18 @@ pub struct PerQuery {
 
 /// Exact cosine ranking of all `cands` for query `q` (excluded), best first, ties by id.
 pub fn exact_ranking(vectors: &[&[f32]], q: usize) -> Vec<(u32, f32)> {
-    let query = vectors[q];
-    let mut scored: Vec<(u32, f32)> = vectors
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != q)
-        .map(|(i, v)| (i as u32, v.iter().zip(query).map(|(a, b)| a * b).sum()))
-        .collect();
+    let others = vectors.iter().enumerate().filter(|&(i, _)| i != q);
+    rank(others.map(|(i, v)| (i as u32, *v)), vectors[q])
+}
+
+/// Candidates `(id, vector)` scored by cosine (dot product of unit vectors) against `query`,
+/// best first, ties broken by id.
+pub fn rank<'a>(
+    candidates: impl Iterator<Item = (u32, &'a [f32])>,
+    query: &[f32],
+) -> Vec<(u32, f32)> {
+    let mut scored: Vec<(u32, f32)> =
+        candidates.map(|(i, v)| (i, v.iter().zip(query).map(|(a, b)| a * b).sum())).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored
 }
