@@ -68,6 +68,11 @@ demo: setup build
     echo "Your own Flickr30k: ./target/release/embtui eval --dataset /path/to/flickr30k --model efficientnet-lite0"
     echo "Nearest photos:     ./target/release/embtui search photo.jpg --dataset /path/to/flickr30k --model efficientnet-lite0 --show"
 
+# Formatting and lints (rustfmt check, clippy pedantic with the allow-list in Cargo.toml, -D warnings).
+lint:
+    cargo fmt --check
+    cargo clippy --release --locked --all-targets -- -D warnings
+
 # All tests: unit, integration on real models and photos, Python parity.
 test: setup
     cargo test --release --locked

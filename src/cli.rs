@@ -1,4 +1,6 @@
-//! Command-line types (clap derive) only; `config.rs` resolves them.
+//! Command-line types (clap derive) only: one `Args` struct per subcommand, ranges checked by
+//! `value_parser`s so that nothing downstream sees an out-of-range value. `config.rs` resolves
+//! what needs the file system.
 
 use std::path::PathBuf;
 
@@ -6,15 +8,21 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::dataset::Format;
 use crate::model::Device;
+use crate::relevance::Method;
 
-const EXIT_CODES: &str = "\
+/// Images per inference batch when `--batch` is not given (one place for every command).
+pub const DEFAULT_BATCH: usize = 16;
+/// Neighbours a search returns when `-k` is not given.
+pub const DEFAULT_SEARCH_K: usize = 5;
+
+const AFTER_HELP: &str = "\
 Exit codes: 0 ok; 1 regression found by --check, or nothing found; 2 usage or data error.
 Environment: ORT_DYLIB_PATH (ONNX Runtime library), EMBTUI_MODELS (models folder),
-EMBTUI_STORE (vector store), NO_COLOR (no colours).";
+EMBTUI_STORE (vector store), NO_COLOR (no colours), COLUMNS (table width).";
 
 /// Which vision embedding model to trust for image similarity search, and why.
 #[derive(Debug, Parser)]
-#[command(name = "embtui", version, about, after_help = EXIT_CODES)]
+#[command(name = "embtui", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -22,25 +30,27 @@ pub struct Cli {
     pub global: Global,
 }
 
+/// Flags every subcommand takes.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Folder holding the ONNX files (default: ./models beside the checkout, or $EMBTUI_MODELS).
     #[arg(long, global = true, value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
-    /// Extra model manifest(s) adding or overriding zoo entries.
+    /// Extra model manifest(s) adding or overriding zoo entries (see onnx/models.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub manifest: Vec<PathBuf>,
     /// Vector store (LMDB folder; default: ~/.cache/embtui/store or $EMBTUI_STORE).
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Execution provider.
-    #[arg(long, global = true, value_enum, default_value_t = Device::Auto)]
+    /// Execution provider: auto (CUDA if it works, else CPU), cpu, cuda or cuda:K for GPU K.
+    #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
     pub device: Device,
-    /// ONNX Runtime intra-op threads (0 = one per core).
-    #[arg(long, global = true, default_value_t = 0)]
+    /// ONNX Runtime intra-op threads (0 = one per core; more than 4 per core are capped).
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub threads: usize,
 }
 
+/// Which images of a dataset to use.
 #[derive(Debug, Args, Clone)]
 pub struct DatasetArgs {
     /// Dataset folder (Flickr30k, Flickr8k, COCO or a plain image folder).
@@ -49,18 +59,212 @@ pub struct DatasetArgs {
     /// Force a caption layout instead of detecting it.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Keep only this split (Karpathy JSON or Hugging Face CSV), e.g. `test`.
+    /// Keep only this split (Karpathy JSON, Hugging Face CSV, Flickr8k lists), e.g. `test`.
     #[arg(long)]
     pub split: Option<String>,
     /// Keep the first N images (sorted by name).
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
     /// Keep N images chosen at random with --seed.
-    #[arg(long, value_name = "N")]
-    pub sample: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample: Option<u64>,
     /// Seed for --sample.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// One or more models of the zoo.
+#[derive(Debug, Args, Clone)]
+pub struct ModelsArg {
+    /// Models, comma-separated (`embtui models` lists them).
+    #[arg(long = "model", value_delimiter = ',', required = true, value_name = "NAME,…")]
+    pub names: Vec<String>,
+}
+
+/// Exactly one model of the zoo.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArg {
+    /// The model (`embtui models` lists them).
+    #[arg(long = "model", value_name = "NAME")]
+    pub name: String,
+}
+
+/// Inference batch size.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct BatchArg {
+    /// Images per inference batch (1-1024).
+    #[arg(long = "batch", default_value_t = DEFAULT_BATCH, value_parser = parse_batch)]
+    pub size: usize,
+}
+
+/// How relevance and metrics are computed.
+#[derive(Debug, Args, Clone)]
+pub struct MetricArgs {
+    /// Cut-offs for the @k metrics, comma-separated, each at least 1.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1, 5, 10], value_parser = parse_k)]
+    pub k: Vec<usize>,
+    /// How two images' captions are compared (docs/metrics.md).
+    #[arg(long, value_enum, default_value_t = Method::Tfidf)]
+    pub relevance: Method,
+    /// Relevance threshold τ in [0, 1] for p@k, map@r and mrr.
+    #[arg(long, default_value_t = 0.3, value_parser = parse_unit)]
+    pub threshold: f32,
+    /// Bootstrap resamples for the 95% confidence intervals (at least 100).
+    #[arg(long, default_value_t = 1000, value_parser = parse_bootstrap)]
+    pub bootstrap: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Embed a dataset with one or more models into the vector store (resumable, cached).
+    #[command(
+        after_help = "Examples:\n  embtui index --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui index --dataset ~/coco --model open-nsfw --device cpu --batch 32"
+    )]
+    Index(IndexArgs),
+    /// Index what is missing, then score each model with caption-overlap retrieval metrics.
+    #[command(
+        after_help = "Examples:\n  embtui eval --dataset ~/flickr30k --model efficientnet-lite0,open-nsfw\n  embtui eval --dataset D --model M --json --out report.json\n  embtui eval --dataset D --model M --check eval/baseline.json --tolerance 0.01"
+    )]
+    Eval(EvalArgs),
+    /// The k nearest dataset images to any image file (or to a text, for CLIP/SigLIP).
+    #[command(
+        after_help = "Examples:\n  embtui search photo.jpg --dataset ~/flickr30k --model dinov2-s14-imgfocus -k 5 --show\n  embtui search --text \"a dog in the snow\" --dataset ~/flickr30k --model clip-vit-b32"
+    )]
+    Search(SearchArgs),
+    /// Print the text-tower embedding of each TEXT as JSON lines (token ids and vector).
+    #[command(
+        after_help = "Examples:\n  embtui text-embed --model clip-vit-b32 \"a dog in the snow\" \"a red car\""
+    )]
+    TextEmbed(TextEmbedArgs),
+    /// Write a dataset's embeddings as FILE.npy (float32 [N, dim]) and FILE.ids.txt.
+    #[command(
+        after_help = "Examples:\n  embtui export --dataset ~/flickr8k --model efficientnet-lite0 --out lite0.npy\n  embtui export --dataset D --model efficientnet-lite0 --out l0.npy --logits"
+    )]
+    Export(ExportArgs),
+    /// Compare models side by side in the terminal, with inline thumbnails (works over SSH).
+    #[command(
+        after_help = "Examples:\n  embtui browse --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui browse --dataset D --model M --image-protocol halfblocks   # plain SSH, tmux\n\nInside tmux, kitty/sixel images need `set -g allow-passthrough on`; halfblocks always work."
+    )]
+    Browse(BrowseArgs),
+    /// The model zoo: what is installed and verified, dims, licences.
+    #[command(
+        after_help = "Examples:\n  embtui models\n  embtui models --json | jq '.[] | select(.installed)'"
+    )]
+    Models(JsonArg),
+    /// Check ONNX Runtime, CUDA, the models and the store; say how to fix what is wrong.
+    #[command(
+        after_help = "Examples:\n  embtui doctor\n  embtui doctor --device cuda:1 --store /data/embtui-store"
+    )]
+    Doctor,
+    /// What embtui reads in a dataset: layout, images, captions, splits and every problem found.
+    #[command(
+        after_help = "Examples:\n  embtui dataset --dataset ~/flickr30k\n  embtui dataset --dataset ~/flickr30k --split test --json"
+    )]
+    Dataset(DatasetCmdArgs),
+    /// Check what caption relevance means on a dataset: same-subject pairs vs unrelated ones,
+    /// or explain one pair.
+    #[command(
+        after_help = "Examples:\n  embtui relevance --dataset ~/flickr30k --subjects dog,snow,bicycle\n  embtui relevance --dataset D --pair 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg"
+    )]
+    Relevance(RelevanceArgs),
+    /// Measurements behind `just bench` (one JSON object on stdout); see docs/performance.md.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+    /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  embtui completions bash > ~/.local/share/bash-completion/completions/embtui\n  embtui completions zsh > ~/.zfunc/_embtui"
+    )]
+    Completions(CompletionsArgs),
+}
+
+/// `embtui index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub models: ModelsArg,
+    #[command(flatten)]
+    pub batch: BatchArg,
+}
+
+/// `embtui eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub models: ModelsArg,
+    #[command(flatten)]
+    pub metric: MetricArgs,
+    /// Print only the JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Compare with a saved report; exit 1 if a metric dropped by more than --tolerance.
+    #[arg(long, value_name = "BASELINE")]
+    pub check: Option<PathBuf>,
+    /// How far (absolute, ≥ 0) a metric may drop below the baseline before --check fails.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_tolerance)]
+    pub tolerance: f64,
+    #[command(flatten)]
+    pub batch: BatchArg,
+}
+
+/// `embtui search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Query image file.
+    #[arg(required_unless_present = "text", conflicts_with = "text")]
+    pub image: Option<PathBuf>,
+    /// Query by text instead (models with a text tower: CLIP, SigLIP).
+    #[arg(long)]
+    pub text: Option<String>,
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Number of neighbours to return (at least 1).
+    #[arg(short, default_value_t = DEFAULT_SEARCH_K, value_parser = parse_k)]
+    pub k: usize,
+    /// Exact search instead of arroy's approximate one.
+    #[arg(long)]
+    pub exact: bool,
+    /// Print the hits as one JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Show the query and neighbours as inline thumbnails (kitty, iTerm, sixel, blocks).
+    #[arg(long)]
+    pub show: bool,
+}
+
+/// `embtui text-embed`.
+#[derive(Debug, Args)]
+pub struct TextEmbedArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// The texts to embed, one JSON line each.
+    #[arg(required = true)]
+    pub text: Vec<String>,
+}
+
+/// `embtui export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// The .npy file to write (FILE.ids.txt is written beside it).
+    #[arg(long, value_name = "FILE.npy")]
+    pub out: PathBuf,
+    /// Also write the model's class logits (manifest `logits`) as FILE.logits.npy.
+    #[arg(long)]
+    pub logits: bool,
+    #[command(flatten)]
+    pub batch: BatchArg,
 }
 
 /// How thumbnails reach the terminal.
@@ -73,211 +277,208 @@ pub enum ImageProtocol {
     Iterm2,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Embed a dataset with one or more models into the vector store (resumable, cached).
-    #[command(
-        after_help = "Examples:\n  embtui index --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui index --dataset ~/coco --model open-nsfw --device cpu --batch 32"
-    )]
-    Index {
-        #[command(flatten)]
-        data: DatasetArgs,
-        /// Models, comma-separated (see `embtui models`).
-        #[arg(long, value_delimiter = ',', required = true)]
-        model: Vec<String>,
-        /// Images per inference batch.
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-    },
-    /// Index what is missing, then score each model with caption-overlap retrieval metrics.
-    #[command(
-        after_help = "Examples:\n  embtui eval --dataset ~/flickr30k --model efficientnet-lite0,open-nsfw\n  embtui eval --dataset D --model M --json --out report.json\n  embtui eval --dataset D --model M --check eval/baseline.json --tolerance 0.01"
-    )]
-    Eval {
-        #[command(flatten)]
-        data: DatasetArgs,
-        #[arg(long, value_delimiter = ',', required = true)]
-        model: Vec<String>,
-        /// Cut-offs for the @k metrics.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 5, 10])]
-        k: Vec<usize>,
-        /// Relevance method: `tfidf` (default) or `jaccard`.
-        #[arg(long, default_value = "tfidf")]
-        relevance: String,
-        /// Relevance threshold τ for p@k, map@r and mrr.
-        #[arg(long, default_value_t = 0.3)]
-        threshold: f32,
-        /// Bootstrap resamples for the confidence intervals.
-        #[arg(long, default_value_t = 1000)]
-        bootstrap: usize,
-        /// Print only the JSON report on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Also write the JSON report to FILE.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Compare with a saved report; exit 1 if a metric dropped by more than --tolerance.
-        #[arg(long, value_name = "BASELINE")]
-        check: Option<PathBuf>,
-        #[arg(long, default_value_t = 0.01)]
-        tolerance: f64,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-    },
-    /// The k nearest dataset images to any image file.
-    #[command(
-        after_help = "Examples:\n  embtui search photo.jpg --dataset ~/flickr30k --model dinov2-s14-imgfocus -k 5 --show\n  embtui search --text \"a dog in the snow\" --dataset ~/flickr30k --model clip-vit-b32"
-    )]
-    Search {
-        /// Query image file.
-        #[arg(required_unless_present = "text", conflicts_with = "text")]
-        image: Option<PathBuf>,
-        /// Query by text instead (models with a text tower: CLIP, SigLIP).
-        #[arg(long)]
-        text: Option<String>,
-        #[command(flatten)]
-        data: DatasetArgs,
-        #[arg(long)]
-        model: String,
-        #[arg(short, default_value_t = 5)]
-        k: usize,
-        /// Exact search instead of arroy's approximate one.
-        #[arg(long)]
-        exact: bool,
-        #[arg(long)]
-        json: bool,
-        /// Show the query and neighbours as inline thumbnails (kitty, iTerm, sixel, blocks).
-        #[arg(long)]
-        show: bool,
-    },
-    /// Print the text-tower embedding of each TEXT as JSON lines (token ids and vector).
-    TextEmbed {
-        #[arg(long)]
-        model: String,
-        #[arg(required = true)]
-        text: Vec<String>,
-    },
-    /// Write a dataset's embeddings as FILE.npy (float32 [N, dim]) and FILE.ids.txt.
-    #[command(
-        after_help = "Examples:\n  embtui export --dataset ~/flickr8k --model efficientnet-lite0 --out lite0.npy"
-    )]
-    Export {
-        #[command(flatten)]
-        data: DatasetArgs,
-        #[arg(long)]
-        model: String,
-        #[arg(long, value_name = "FILE.npy")]
-        out: PathBuf,
-        /// Also write the model's class logits (manifest `logits`) as FILE.logits.npy.
-        #[arg(long)]
-        logits: bool,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-    },
-    /// Compare models side by side in the terminal, with inline thumbnails (works over SSH).
-    #[command(
-        after_help = "Examples:\n  embtui browse --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui browse --dataset D --model M --image-protocol halfblocks   # plain SSH, tmux\n\nInside tmux, kitty/sixel images need `set -g allow-passthrough on`; halfblocks always work."
-    )]
-    Browse {
-        #[command(flatten)]
-        data: DatasetArgs,
-        #[arg(long, value_delimiter = ',', required = true)]
-        model: Vec<String>,
-        /// Terminal graphics protocol for thumbnails (auto detects; halfblocks work everywhere).
-        #[arg(long, value_enum, default_value_t = ImageProtocol::Auto)]
-        image_protocol: ImageProtocol,
-    },
-    /// The model zoo: what is installed and verified, dims, licences.
-    Models {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check ONNX Runtime, CUDA, the models and the store; say how to fix what is wrong.
-    Doctor,
-    /// What embtui reads in a dataset: layout, images, captions, splits and every problem found.
-    #[command(
-        after_help = "Examples:\n  embtui dataset --dataset ~/flickr30k\n  embtui dataset --dataset ~/flickr30k --split test --json"
-    )]
-    Dataset {
-        #[command(flatten)]
-        data: DatasetArgs,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check what caption relevance means on a dataset: same-subject pairs vs unrelated ones,
-    /// or explain one pair.
-    #[command(
-        after_help = "Examples:\n  embtui relevance --dataset ~/flickr30k --subjects dog,snow,bicycle\n  embtui relevance --dataset D --pair 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg"
-    )]
-    Relevance {
-        #[command(flatten)]
-        data: DatasetArgs,
-        /// Subject words to group photos by (a photo belongs when ≥ 3 captions use the word).
-        #[arg(long, value_delimiter = ',', default_values_t = ["dog", "snow", "bicycle", "beach", "ball", "water"].map(String::from))]
-        subjects: Vec<String>,
-        /// Explain the relevance of two images instead: NAME,NAME.
-        #[arg(long, value_delimiter = ',', num_args = 1)]
-        pair: Vec<String>,
-        /// `tfidf` or `jaccard`; both when omitted.
-        #[arg(long)]
-        relevance: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Measurements behind `just bench` (one JSON object on stdout); see docs/performance.md.
-    #[command(subcommand)]
-    Bench(BenchCmd),
-    /// Print shell completions.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+/// `embtui browse`.
+#[derive(Debug, Args)]
+pub struct BrowseArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub models: ModelsArg,
+    /// Terminal graphics protocol for thumbnails (auto detects; halfblocks work everywhere).
+    #[arg(long, value_enum, default_value_t = ImageProtocol::Auto)]
+    pub image_protocol: ImageProtocol,
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
+/// Commands whose only option is `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
-    #[test]
-    fn cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
-    }
+/// `embtui dataset`.
+#[derive(Debug, Args)]
+pub struct DatasetCmdArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    /// Print one JSON document instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `embtui relevance`.
+#[derive(Debug, Args)]
+pub struct RelevanceArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    /// Subject words to group photos by (a photo belongs when ≥ 3 captions use the word).
+    #[arg(long, value_delimiter = ',', default_values_t = ["dog", "snow", "bicycle", "beach", "ball", "water"].map(String::from))]
+    pub subjects: Vec<String>,
+    /// Explain the relevance of two images instead: NAME,NAME.
+    #[arg(long, value_delimiter = ',', num_args = 1, value_name = "A,B")]
+    pub pair: Vec<String>,
+    /// One relevance method; all of them when omitted.
+    #[arg(long, value_enum)]
+    pub relevance: Option<Method>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `embtui completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// What `embtui bench` measures.
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
     /// End to end vs inference alone vs decode + preprocess alone, images/s.
+    #[command(
+        after_help = "Examples:\n  embtui bench embed --dataset ~/flickr8k --model efficientnet-lite0"
+    )]
     Embed {
         #[command(flatten)]
         data: DatasetArgs,
-        #[arg(long)]
-        model: String,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        batch: BatchArg,
     },
     /// Exact top-10 and arroy (build, latency, recall) on synthetic unit vectors.
+    #[command(after_help = "Examples:\n  embtui bench search --n 30000 --dim 768")]
     Search {
-        #[arg(long)]
-        n: usize,
-        #[arg(long)]
-        dim: usize,
+        /// Number of vectors.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        n: u64,
+        /// Their dimension.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65536))]
+        dim: u64,
         /// Queries to time (the first rows).
         #[arg(long, default_value_t = 1000)]
         queries: usize,
     },
     /// The same on a model's stored vectors of a dataset (indexes first if needed).
+    #[command(
+        after_help = "Examples:\n  embtui bench search-real --dataset ~/flickr8k --model efficientnet-lite0"
+    )]
     SearchReal {
         #[command(flatten)]
         data: DatasetArgs,
-        #[arg(long)]
-        model: String,
+        #[command(flatten)]
+        model: ModelArg,
     },
     /// Key press to frame, thumbnails cached.
+    #[command(after_help = "Examples:\n  embtui bench tui --dataset ~/flickr8k --presses 500")]
     Tui {
         #[command(flatten)]
         data: DatasetArgs,
+        /// Key presses to time.
         #[arg(long, default_value_t = 500)]
         presses: usize,
     },
+}
+
+fn parse_device(s: &str) -> Result<Device, String> {
+    s.parse()
+}
+
+fn parse_batch(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a batch size from 1 to 1024")),
+    }
+}
+
+fn parse_k(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a cut-off of at least 1")),
+    }
+}
+
+fn parse_unit(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a relevance threshold in [0, 1]")),
+    }
+}
+
+fn parse_bootstrap(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 100 => Ok(n),
+        _ => Err(format!("`{s}`: a 95% interval needs at least 100 bootstrap resamples")),
+    }
+}
+
+fn parse_tolerance(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a tolerance ≥ 0")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_has_help_and_every_subcommand_an_example() {
+        let root = Cli::command();
+        let mut commands: Vec<clap::Command> = root.get_subcommands().cloned().collect();
+        let bench = root.find_subcommand("bench").cloned().expect("bench");
+        commands.extend(bench.get_subcommands().cloned());
+        for c in commands.iter().filter(|c| c.get_name() != "bench") {
+            let help = c.get_after_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("Examples:"), "`{}` has no example", c.get_name());
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(a.get_help().is_some(), "`{} --{id}` has no help line", c.get_name());
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_at_parse_time() {
+        let base = ["embtui", "eval", "--dataset", "d", "--model", "m"];
+        for bad in [
+            ["--threshold", "2"],
+            ["--threshold", "-1"],
+            ["--threshold", "NaN"],
+            ["--bootstrap", "0"],
+            ["--tolerance", "-0.1"],
+            ["--tolerance", "inf"],
+            ["--batch", "0"],
+            ["--k", "0"],
+        ] {
+            let args: Vec<&str> = base.iter().chain(bad.iter()).copied().collect();
+            let err = Cli::try_parse_from(&args).expect_err(&format!("{bad:?} accepted"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+        let search = Cli::try_parse_from(["embtui", "search", "q.jpg", "--dataset", "d"]);
+        assert!(search.is_err());
+        let k0 = ["embtui", "search", "q.jpg", "--dataset", "d", "--model", "m", "-k", "0"];
+        assert_eq!(Cli::try_parse_from(k0).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn device_takes_a_gpu_index() {
+        let c = Cli::try_parse_from(["embtui", "doctor", "--device", "cuda:1"]).unwrap();
+        assert_eq!(c.global.device, Device::Cuda(1));
+        assert!(Cli::try_parse_from(["embtui", "doctor", "--device", "gpu"]).is_err());
+    }
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::{DatasetArgs, Global};
 use crate::dataset::{Dataset, Selection};
-use crate::model::{Device, Manifest, ModelEntry};
+use crate::model::{Device, Manifest, ModelEntry, ModelError};
 
 /// Everything derived from the global flags.
 #[derive(Debug, Clone)]
@@ -41,31 +41,29 @@ impl Config {
                 .or_else(|| std::env::var_os("EMBTUI_STORE").map(PathBuf::from))
                 .unwrap_or_else(default_store_dir),
             device: g.device,
-            threads: g.threads,
+            threads: cap_threads(g.threads),
         })
     }
 
-    /// The manifest entries for `names`, or an error listing the known ones.
-    pub fn models(&self, names: &[String]) -> anyhow::Result<Vec<ModelEntry>> {
-        names
-            .iter()
-            .map(|n| {
-                self.manifest.get(n.trim()).cloned().ok_or_else(|| {
-                    crate::model::ModelError::UnknownModel {
-                        name: n.clone(),
-                        known: self.manifest.names().join(", "),
-                    }
-                    .into()
-                })
-            })
-            .collect()
+    /// The manifest entry of `name`, or an error listing the known ones.
+    pub fn model(&self, name: &str) -> Result<ModelEntry, ModelError> {
+        self.manifest.get(name.trim()).cloned().ok_or_else(|| ModelError::UnknownModel {
+            name: crate::text::sanitize(name),
+            known: self.manifest.names().join(", "),
+        })
+    }
+
+    /// The manifest entries for `names`, in order.
+    pub fn models(&self, names: &[String]) -> Result<Vec<ModelEntry>, ModelError> {
+        names.iter().map(|n| self.model(n)).collect()
     }
 
     /// Opens the dataset; refuses a store placed inside it.
     pub fn dataset(&self, a: &DatasetArgs) -> anyhow::Result<Dataset> {
+        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let sel = Selection {
-            limit: a.limit,
-            sample: a.sample.map(|n| (n, a.seed)),
+            limit: a.limit.map(to_usize),
+            sample: a.sample.map(|n| (to_usize(n), a.seed)),
             split: a.split.clone(),
         };
         let ds = Dataset::open(&a.dataset, a.format, &sel)?;
@@ -76,6 +74,18 @@ impl Config {
         }
         Ok(ds)
     }
+}
+
+/// ONNX Runtime threads beyond 4 per core only add contention (512 made runs crawl):
+/// capped, and said.
+fn cap_threads(asked: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let cap = 4 * cores;
+    if asked > cap {
+        crate::warn!("--threads {asked} capped at {cap} (4 per core on this machine)");
+        return cap;
+    }
+    asked
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {

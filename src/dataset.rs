@@ -44,6 +44,13 @@ pub enum Format {
     Folder,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = clap::ValueEnum::to_possible_value(self).ok_or(std::fmt::Error)?;
+        f.write_str(v.get_name())
+    }
+}
+
 /// A problem with one line or file of a dataset; counted in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
@@ -144,16 +151,15 @@ pub(crate) fn read_lines(path: &Path, issues: &mut Vec<Issue>) -> Result<Vec<(u6
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let line = i as u64 + 1;
-        let text = match std::str::from_utf8(raw) {
-            Ok(s) => s.to_owned(),
-            Err(_) => {
-                issues.push(Issue {
-                    file: file.clone(),
-                    line: Some(line),
-                    message: "invalid UTF-8 replaced with U+FFFD".into(),
-                });
-                String::from_utf8_lossy(raw).into_owned()
-            }
+        let text = if let Ok(s) = std::str::from_utf8(raw) {
+            s.to_owned()
+        } else {
+            issues.push(Issue {
+                file: file.clone(),
+                line: Some(line),
+                message: "invalid UTF-8 replaced with U+FFFD".into(),
+            });
+            String::from_utf8_lossy(raw).into_owned()
         };
         if !text.trim().is_empty() {
             out.push((line, text));
@@ -179,6 +185,20 @@ pub(crate) fn read_text(path: &Path, issues: &mut Vec<Issue>) -> Result<String> 
     })
 }
 
+/// Reads a JSON caption file (lenient about encoding, strict about structure).
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    issues: &mut Vec<Issue>,
+) -> Result<T> {
+    let text = read_text(path, issues)?;
+    serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
+        file: path.to_owned(),
+        what,
+        message: e.to_string(),
+    })
+}
+
 /// Reads a CSV file leniently: its text (for line numbers), a flexible reader and the header.
 pub(crate) fn csv_file(path: &Path, caps: &mut Captions) -> Result<(String, csv::StringRecord)> {
     let text = read_text(path, &mut caps.issues)?;
@@ -200,15 +220,31 @@ pub(crate) fn csv_records(text: &str) -> csv::StringRecordsIntoIter<&[u8]> {
     csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes()).into_records()
 }
 
-/// The 1-based line of byte offset `byte` in `text` (csv's own line count is off for CRLF files).
-pub(crate) fn line_at(text: &str, pos: Option<&csv::Position>) -> Option<u64> {
-    let bytes = text.as_bytes();
-    let mut byte = usize::try_from(pos?.byte()).ok()?.min(bytes.len());
-    // A record's position can sit on the terminator of the line before it.
-    while byte < bytes.len() && (bytes[byte] == b'\r' || bytes[byte] == b'\n') {
-        byte += 1;
+/// Byte offsets of line starts, for turning a byte position into a 1-based line number in
+/// O(log lines) (csv's own line count is off for CRLF files).
+pub(crate) struct LineIndex<'a> {
+    text: &'a [u8],
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let text = text.as_bytes();
+        let starts = std::iter::once(0)
+            .chain(text.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, starts }
     }
-    Some(bytes[..byte].iter().filter(|&&b| b == b'\n').count() as u64 + 1)
+
+    /// The line of a CSV record or error position.
+    pub fn line(&self, pos: Option<&csv::Position>) -> Option<u64> {
+        let mut byte = usize::try_from(pos?.byte()).ok()?.min(self.text.len());
+        // A record's position can sit on the terminator of the line before it.
+        while byte < self.text.len() && (self.text[byte] == b'\r' || self.text[byte] == b'\n') {
+            byte += 1;
+        }
+        Some(self.starts.partition_point(|&s| s <= byte) as u64)
+    }
 }
 
 pub(crate) fn file_label(path: &Path) -> String {
@@ -270,68 +306,13 @@ impl Dataset {
     ) -> Result<Self> {
         let on_disk = list_images(&images_dir)?;
         if let Some(split) = &sel.split {
-            if !caps.split.values().any(|s| s == split) {
-                let mut known: Vec<&String> = caps.split.values().collect();
-                known.sort();
-                known.dedup();
-                let known = if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                };
-                return Err(DatasetError::NoSplit { split: split.clone(), known });
-            }
-            let split_of = caps.split.clone();
-            caps.by_image.retain(|name, _| split_of.get(name) == Some(split));
+            keep_split(&mut caps, split)?;
         }
-        let mut names: Vec<(String, Vec<String>)>;
-        let (mut uncaptioned, mut missing) = (0, 0);
-        if format == Format::Folder {
-            names = on_disk.iter().map(|n| (n.clone(), Vec::new())).collect();
+        let (mut names, uncaptioned, missing) = if format == Format::Folder {
+            (on_disk.iter().map(|n| (n.clone(), Vec::new())).collect(), 0, 0)
         } else {
-            let disk: std::collections::BTreeSet<&String> = on_disk.iter().collect();
-            names = Vec::new();
-            for (name, c) in std::mem::take(&mut caps.by_image) {
-                if disk.contains(&name) {
-                    names.push((name, c));
-                } else {
-                    missing += 1;
-                    if missing <= 20 {
-                        caps.issue(
-                            "captions",
-                            None,
-                            format!(
-                                "captions name {} but the image is not in {}",
-                                crate::text::sanitize(&name),
-                                images_dir.display()
-                            ),
-                        );
-                    }
-                }
-            }
-            if sel.split.is_none() {
-                let captioned: std::collections::BTreeSet<&String> =
-                    names.iter().map(|(n, _)| n).collect();
-                uncaptioned = on_disk.iter().filter(|n| !captioned.contains(n)).count();
-            }
-            if missing > 20 {
-                caps.issue(
-                    "captions",
-                    None,
-                    format!("{} more captioned images are missing", missing - 20),
-                );
-            }
-            if uncaptioned > 0 {
-                caps.issue(
-                    "images",
-                    None,
-                    format!(
-                        "{uncaptioned} images in {} have no caption and are not evaluated",
-                        images_dir.display()
-                    ),
-                );
-            }
-        }
+            match_captions(&mut caps, &on_disk, &images_dir, sel.split.is_none())
+        };
         names = select(names, sel);
         if names.is_empty() {
             let hint = if format == Format::Folder {
@@ -378,13 +359,73 @@ impl Dataset {
     }
 }
 
+/// Keeps only the captions of images in `split`; an unknown split names the known ones.
+fn keep_split(caps: &mut Captions, split: &str) -> Result<()> {
+    if !caps.split.values().any(|s| s == split) {
+        let mut known: Vec<&str> = caps.split.values().map(String::as_str).collect();
+        known.sort_unstable();
+        known.dedup();
+        let known = if known.is_empty() { "none".into() } else { known.join(", ") };
+        return Err(DatasetError::NoSplit { split: split.to_owned(), known });
+    }
+    let split_of = std::mem::take(&mut caps.split);
+    caps.by_image.retain(|name, _| split_of.get(name).is_some_and(|s| s == split));
+    caps.split = split_of;
+    Ok(())
+}
+
+/// Pairs captions with the image files on disk: (name, captions) of the images found, the
+/// number of images without captions (when `count_uncaptioned`) and of captioned images that
+/// are missing, each reported as an issue.
+fn match_captions(
+    caps: &mut Captions,
+    on_disk: &[String],
+    images_dir: &Path,
+    count_uncaptioned: bool,
+) -> (Vec<(String, Vec<String>)>, usize, usize) {
+    let disk: std::collections::BTreeSet<&String> = on_disk.iter().collect();
+    let mut names = Vec::new();
+    let mut missing = 0;
+    for (name, c) in std::mem::take(&mut caps.by_image) {
+        if disk.contains(&name) {
+            names.push((name, c));
+            continue;
+        }
+        missing += 1;
+        if missing <= 20 {
+            let msg = format!(
+                "captions name {} but the image is not in {}",
+                crate::text::sanitize(&name),
+                images_dir.display()
+            );
+            caps.issue("captions", None, msg);
+        }
+    }
+    if missing > 20 {
+        caps.issue("captions", None, format!("{} more captioned images are missing", missing - 20));
+    }
+    let mut uncaptioned = 0;
+    if count_uncaptioned {
+        let captioned: std::collections::BTreeSet<&String> = names.iter().map(|(n, _)| n).collect();
+        uncaptioned = on_disk.iter().filter(|n| !captioned.contains(n)).count();
+    }
+    if uncaptioned > 0 {
+        let msg = format!(
+            "{uncaptioned} images in {} have no caption and are not evaluated",
+            images_dir.display()
+        );
+        caps.issue("images", None, msg);
+    }
+    (names, uncaptioned, missing)
+}
+
 fn select(mut names: Vec<(String, Vec<String>)>, sel: &Selection) -> Vec<(String, Vec<String>)> {
     names.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some((n, seed)) = sel.sample {
-        let mut rng = SplitMix64(seed);
+        let mut rng = crate::rng::SplitMix64(seed);
         // Fisher–Yates with a fixed PRNG: the same seed picks the same images everywhere.
         for i in (1..names.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
+            let j = rng.below(i + 1);
             names.swap(i, j);
         }
         names.truncate(n);
@@ -396,23 +437,10 @@ fn select(mut names: Vec<(String, Vec<String>)>, sel: &Selection) -> Vec<(String
     names
 }
 
-/// A tiny, fixed PRNG (SplitMix64) so that sampling is identical on every platform.
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn list_images(dir: &Path) -> Result<Vec<String>> {
     let rd = std::fs::read_dir(dir).map_err(|e| DatasetError::Read(dir.to_owned(), e))?;
     let mut out: Vec<String> = rd
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| is_image_name(n))
@@ -481,11 +509,5 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 5);
         assert!(a.windows(2).all(|w| w[0].0 < w[1].0));
-    }
-
-    #[test]
-    fn splitmix_matches_reference_vector() {
-        // First output of SplitMix64 seeded with 0 (from the reference C implementation).
-        assert_eq!(SplitMix64(0).next(), 0xE220_A839_7B1D_CDAF);
     }
 }

@@ -1,4 +1,8 @@
 //! embtui: which vision embedding model to trust for image similarity search, and why.
+//!
+//! `main` parses the command line, resolves it into a `Config`, dispatches to the TUI
+//! (`browse`, `bench tui`) or the engine (everything else), prints the error chain and picks
+//! the exit code. Nothing else.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,19 +12,28 @@ use clap::{CommandFactory, Parser};
 mod cli;
 mod config;
 mod dataset;
+mod decode;
 mod engine;
 mod hash;
 mod metrics;
 mod model;
+mod rank;
 mod relevance;
 mod report;
+mod rng;
 mod store;
 mod text;
 mod tui;
+mod warn;
 
 fn main() -> ExitCode {
     match run() {
-        Ok(code) => code,
+        Ok(code) => {
+            if warn::count() > 0 {
+                say!("{} warnings (see above)", warn::count());
+            }
+            code
+        }
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
@@ -51,7 +64,7 @@ fn reexec_with_gpu_libraries() {
     {
         return;
     }
-    let Some(dir) = model::runtime_candidates(true)
+    let Some(dir) = model::runtime::candidates(true)
         .into_iter()
         .find(|p| p.exists() && p.parent().is_some_and(|d| d.ends_with(".ort/gpu")))
         .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
@@ -72,8 +85,8 @@ fn reexec_with_gpu_libraries() {
         .env("LD_LIBRARY_PATH", joined)
         .env("EMBTUI_GPU_LIBS", &dir)
         .exec();
-    eprintln!(
-        "embtui: could not restart with the GPU libraries of {} on the loader path: {err}",
+    warn!(
+        "could not restart with the GPU libraries of {} on the loader path: {err}",
         dir.display()
     );
 }
@@ -89,5 +102,11 @@ fn run() -> anyhow::Result<ExitCode> {
         eprintln!("\nTo open the TUI: embtui browse --dataset DIR --model efficientnet-lite0,dinov2-s14-imgfocus");
         return Ok(ExitCode::from(2));
     };
-    engine::dispatch(&cfg, command)
+    match command {
+        cli::Command::Browse(a) => tui::browse(&cfg, &a),
+        cli::Command::Bench(cli::BenchCmd::Tui { data, presses }) => {
+            tui::bench::run(&cfg, &data, presses)
+        }
+        other => engine::dispatch(&cfg, other),
+    }
 }

@@ -2,7 +2,7 @@
 //! tests. Pure functions, no I/O. Definitions follow Järvelin & Kekäläinen (2002) for nDCG,
 //! Musgrave et al. (2020) for MAP@R; see docs/metrics.md.
 
-use crate::dataset::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Mean relevance of the top `k` (the article's "did it capture the semantics", as a number).
 /// Fewer than `k` neighbours count as relevance 0.
@@ -51,6 +51,43 @@ pub fn reciprocal_rank(ranked_rel: &[f32], threshold: f32) -> f64 {
     ranked_rel.iter().position(|&r| r >= threshold).map_or(0.0, |p| 1.0 / (p + 1) as f64)
 }
 
+/// Σ_{i=1}^{min(k, m)} 1 / log2(i + 1): the discount mass of the first `k` ranks when `m`
+/// candidates exist.
+pub fn discount_sum(k: usize, m: usize) -> f64 {
+    (0..k.min(m)).map(|i| 1.0 / ((i + 2) as f64).log2()).sum()
+}
+
+/// Expected nDCG@k of a uniformly random ranking of `m` candidates whose mean relevance is
+/// `mean_rel`: each rank holds `mean_rel` in expectation, so E[DCG@k] = mean_rel · discount_sum.
+/// 0 when no candidate is relevant at all.
+pub fn random_ndcg_at_k(mean_rel: f64, ideal_desc: &[f32], k: usize, m: usize) -> f64 {
+    let ideal = dcg(ideal_desc.iter().take(k).copied());
+    if ideal <= 0.0 {
+        return 0.0;
+    }
+    mean_rel * discount_sum(k, m) / ideal
+}
+
+/// Expected overlap@k of a random ranking: `mean_rel` per filled rank, missing ranks count 0.
+pub fn random_overlap_at_k(mean_rel: f64, k: usize, m: usize) -> f64 {
+    mean_rel * k.min(m) as f64 / k as f64
+}
+
+/// Expected precision@k of a random ranking with `r` relevant among `m` candidates.
+pub fn random_precision_at_k(r: usize, m: usize, k: usize) -> f64 {
+    if m == 0 {
+        return 0.0;
+    }
+    r as f64 / m as f64 * k.min(m) as f64 / k as f64
+}
+
+/// Expected MAP@R of a random ranking, approximated by the share of relevant items R / M
+/// (exact for R = M; for R ≪ M the expectation of precision at each relevant rank is R / M).
+/// `None` when R = 0, as for [`map_at_r`].
+pub fn random_map_at_r(r: usize, m: usize) -> Option<f64> {
+    (r > 0 && m > 0).then(|| r as f64 / m as f64)
+}
+
 /// Expected reciprocal rank of the first of `r` relevant items among `m` shuffled at random.
 pub fn random_mrr(m: usize, r: usize) -> f64 {
     if r == 0 || m == 0 {
@@ -79,7 +116,7 @@ pub fn mean_ci(values: &[f64], resamples: usize, seed: u64) -> (f64, [f64; 2]) {
     }
     let mut rng = SplitMix64(seed);
     let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| values[(rng.next() % n as u64) as usize]).sum::<f64>() / n as f64)
+        .map(|_| (0..n).map(|_| values[rng.below(n)]).sum::<f64>() / n as f64)
         .collect();
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
@@ -97,7 +134,8 @@ pub fn paired_permutation(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> 
     let mut rng = SplitMix64(seed);
     let mut extreme = 0usize;
     for _ in 0..resamples {
-        let m: f64 = d.iter().map(|&x| if rng.next() & 1 == 1 { x } else { -x }).sum::<f64>() / n;
+        let m: f64 =
+            d.iter().map(|&x| if rng.next_u64() & 1 == 1 { x } else { -x }).sum::<f64>() / n;
         if m.abs() >= obs.abs() - 1e-12 {
             extreme += 1;
         }
@@ -143,6 +181,22 @@ mod tests {
         assert!((random_mrr(2, 1) - 0.75).abs() < 1e-12);
         // All relevant → first is always at rank 1.
         assert!((random_mrr(5, 5) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn random_baselines_hand_checked() {
+        // 2 candidates, k = 2: discounts 1 + 1/log2(3) = 1.6309.
+        assert!((discount_sum(2, 2) - 1.6309).abs() < 1e-4);
+        assert!((discount_sum(5, 2) - 1.6309).abs() < 1e-4, "ranks past m do not count");
+        // Relevances [1, 0]: mean 0.5, ideal DCG@2 = 1 → E[nDCG@2] = 0.5 · 1.6309 = 0.8155.
+        assert!((random_ndcg_at_k(0.5, &[1.0, 0.0], 2, 2) - 0.8155).abs() < 1e-4);
+        assert_eq!(random_ndcg_at_k(0.0, &[0.0, 0.0], 2, 2), 0.0);
+        assert!((random_overlap_at_k(0.5, 4, 2) - 0.25).abs() < 1e-12);
+        // 1 relevant of 4, k = 2: 1/4 · 2/2 = 0.25; k = 8 with 4 candidates: 1/4 · 4/8.
+        assert!((random_precision_at_k(1, 4, 2) - 0.25).abs() < 1e-12);
+        assert!((random_precision_at_k(1, 4, 8) - 0.125).abs() < 1e-12);
+        assert_eq!(random_map_at_r(0, 4), None);
+        assert_eq!(random_map_at_r(4, 4), Some(1.0));
     }
 
     #[test]

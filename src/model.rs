@@ -4,26 +4,54 @@
 pub mod manifest;
 pub mod preprocess;
 pub mod resample;
+pub mod runtime;
+pub mod text;
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::str::FromStr;
 
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
 
 pub use manifest::{Manifest, ModelEntry, Pooling};
-
-/// The ONNX Runtime version embtui is built and tested against.
-pub const ORT_VERSION: &str = "1.31.1";
+pub use runtime::ORT_VERSION;
+pub use text::TextEmbedder;
 
 /// Which execution provider to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
-    /// CUDA on GPU 0 if it works, else CPU (says why).
+    /// CUDA on GPU 0 if a GPU runtime is installed and works, else CPU.
     Auto,
     Cpu,
-    Cuda,
+    /// CUDA on the GPU with this index.
+    Cuda(u32),
+}
+
+impl FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|k| k.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("`{s}` is not a device; use auto, cpu, cuda or cuda:K")),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(k) => write!(f, "cuda:{k}"),
+        }
+    }
 }
 
 /// Why a model could not be loaded or run.
@@ -39,112 +67,46 @@ pub enum ModelError {
     RuntimeLoad { path: PathBuf, message: String },
     #[error(
         "model `{name}` is not in the manifest; known models: {known}. Add an entry to a \
-             manifest passed with --manifest"
+         manifest passed with --manifest"
     )]
     UnknownModel { name: String, known: String },
     #[error(
         "model file {path} for `{name}` is missing; run `just setup` (offline models) or \
-             `just export-hf {name}`"
+         `just export-hf {name}`"
     )]
     FileMissing { name: String, path: PathBuf },
+    #[error("could not read model file {path}")]
+    Read { path: PathBuf, source: std::io::Error },
     #[error("model `{name}`: {tensor} {what}: expected {expected}, found {found}")]
     Mismatch { name: String, tensor: String, what: String, expected: String, found: String },
     #[error(
-        "CUDA was requested (--device cuda) but is unusable: {0}; on an NVIDIA machine run \
-             `just setup-gpu` and check with `embtui doctor`, or use --device cpu"
+        "--device {device} was asked for but CUDA is unusable: {reason}; on an NVIDIA machine run \
+         `just setup-gpu` and check with `embtui doctor`, or use --device cpu"
     )]
-    CudaUnusable(String),
-    #[error("ONNX Runtime failed on model `{name}`: {message}")]
-    Ort { name: String, message: String },
+    CudaUnusable { device: Device, reason: String },
+    #[error("ONNX Runtime failed on model `{name}`")]
+    Ort { name: String, source: ort::Error },
+    #[error("model `{name}`: output `{output}` missing from the run")]
+    OutputMissing { name: String, output: String },
+    #[error(
+        "model `{name}` has no text tower; text queries need CLIP or SigLIP \
+         (`just export-hf clip-vit-b32`)"
+    )]
+    NoTextTower { name: String },
+    #[error("model `{name}`: cannot use tokenizer {path}: {message}")]
+    Tokenizer { name: String, path: PathBuf, message: String },
 }
 
-type Result<T, E = ModelError> = std::result::Result<T, E>;
-
-static ENV: OnceLock<std::result::Result<(ort::environment::Environment, PathBuf), String>> =
-    OnceLock::new();
-
-/// Candidate paths for `libonnxruntime.so`, in search order.
-pub fn runtime_candidates(prefer_gpu: bool) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        out.push(PathBuf::from(p));
-        return out;
-    }
-    let lib = format!("libonnxruntime.so.{ORT_VERSION}");
-    let flavours: &[&str] = if prefer_gpu { &["gpu", "cpu"] } else { &["cpu", "gpu"] };
-    if let Ok(exe) = std::env::current_exe() {
-        let exe = exe.canonicalize().unwrap_or(exe);
-        if let Some(dir) = exe.parent() {
-            out.push(dir.join("libonnxruntime.so"));
-            for anc in dir.ancestors().take(4) {
-                for f in flavours {
-                    out.push(anc.join(".ort").join(f).join(&lib));
-                }
-            }
-        }
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        for f in flavours {
-            out.push(PathBuf::from(&home).join(".local/share/embtui/ort").join(f).join(&lib));
-        }
-    }
-    out
-}
-
-/// Loads ONNX Runtime once per process and returns the library path used.
-pub fn runtime(prefer_gpu: bool) -> Result<&'static ort::environment::Environment> {
-    let res = ENV.get_or_init(|| {
-        let cands = runtime_candidates(prefer_gpu);
-        let Some(path) = cands.iter().find(|p| p.exists()).cloned() else {
-            let searched = cands.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
-            return Err(format!("missing:{}", searched.join(", ")));
-        };
-        let env = ort::init_from(&path)
-            .map_err(|e| format!("load:{}\u{0}{e}", path.display()))?
-            .with_name("embtui")
-            .build()
-            .map_err(|e| format!("load:{}\u{0}{e}", path.display()))?;
-        Ok((env, path))
-    });
-    match res {
-        Ok((env, _)) => Ok(env),
-        Err(e) if e.starts_with("missing:") => {
-            Err(ModelError::RuntimeMissing { searched: e["missing:".len()..].to_owned() })
-        }
-        Err(e) => {
-            let (path, message) = e["load:".len()..].split_once('\u{0}').unwrap_or((e, ""));
-            Err(ModelError::RuntimeLoad { path: path.into(), message: message.to_owned() })
-        }
-    }
-}
-
-/// Path of the loaded ONNX Runtime library, once [`runtime`] succeeded.
-pub fn runtime_path() -> Option<&'static Path> {
-    ENV.get().and_then(|r| r.as_ref().ok()).map(|(_, p)| p.as_path())
-}
-
-/// ONNX Runtime's version, once loaded: from the library's file name (`libonnxruntime.so.1.31.1`,
-/// following links), else the commit in its build info.
-pub fn runtime_version() -> Option<String> {
-    let path = runtime_path()?;
-    let from_name =
-        |p: &Path| p.file_name()?.to_str()?.strip_prefix("libonnxruntime.so.").map(str::to_owned);
-    from_name(path).or_else(|| from_name(&path.canonicalize().ok()?)).or_else(|| {
-        let info = ort::info();
-        info.split(',')
-            .find_map(|p| p.trim().strip_prefix("git-commit-id="))
-            .map(|c| format!("commit {c}"))
-    })
-}
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 /// A model ready to embed: its manifest entry and an ONNX Runtime session on a device.
 pub struct Embedder {
     pub entry: ModelEntry,
     pub path: PathBuf,
     pub sha256: String,
-    /// "cpu" or "cuda:0": the device actually used.
-    pub device: String,
-    /// Why `auto` fell back to CPU, when it did.
+    /// The device actually used: `cpu` or `cuda:K`.
+    pub device: Device,
+    /// Why `auto` fell back to CPU although a GPU runtime is installed.
     pub fallback: Option<String>,
     /// When set, each row [`Embedder::embed_batch`] returns is the embedding followed by the
     /// manifest's `logits` output (for classification sanity checks such as `export --logits`).
@@ -165,43 +127,51 @@ impl Embedder {
             return Err(ModelError::FileMissing { name: entry.name.clone(), path });
         }
         let sha256 = crate::hash::file_sha256(&path)
-            .map_err(|e| ModelError::Ort { name: entry.name.clone(), message: e.to_string() })?;
-        runtime(device != Device::Cpu)?;
-        let (session, device_used, fallback) = match device {
-            Device::Cpu => (cpu_session(entry, &path, threads)?, "cpu".to_owned(), None),
-            Device::Cuda => {
-                let s = cuda_session(entry, &path).map_err(ModelError::CudaUnusable)?;
-                (s, "cuda:0".to_owned(), None)
+            .map_err(|source| ModelError::Read { path: path.clone(), source })?;
+        runtime::environment(device != Device::Cpu)?;
+        let (session, used, fallback) = match device {
+            Device::Cpu => (cpu_session(&entry.name, &path, threads)?, Device::Cpu, None),
+            Device::Cuda(k) => {
+                let s = cuda_session(entry, &path, k)
+                    .map_err(|reason| ModelError::CudaUnusable { device, reason })?;
+                (s, device, None)
             }
-            Device::Auto => match cuda_session(entry, &path) {
-                Ok(s) => (s, "cuda:0".to_owned(), None),
-                Err(why) => (cpu_session(entry, &path, threads)?, "cpu".to_owned(), Some(why)),
+            // Without the GPU build of ONNX Runtime there is nothing to try: CPU, silently.
+            Device::Auto if !gpu_runtime_loaded() => {
+                (cpu_session(&entry.name, &path, threads)?, Device::Cpu, None)
+            }
+            Device::Auto => match cuda_session(entry, &path, 0) {
+                Ok(s) => (s, Device::Cuda(0), None),
+                Err(why) => (cpu_session(&entry.name, &path, threads)?, Device::Cpu, Some(why)),
             },
         };
         let mut e = Self {
             entry: entry.clone(),
             path,
             sha256,
-            device: device_used,
+            device: used,
             fallback,
             with_logits: false,
             session,
         };
         e.check_io()?;
-        if e.device.starts_with("cuda") {
-            // cuDNN loads lazily: one warm-up batch proves the provider really works.
-            let n = (e.entry.size as usize).pow(2) * 3;
-            if let Err(err) = e.embed_batch(&vec![0.0; n], 1) {
-                if device == Device::Cuda {
-                    return Err(ModelError::CudaUnusable(err.to_string()));
-                }
-                let session = cpu_session(entry, &e.path, threads)?;
-                e.session = session;
-                e.device = "cpu".into();
-                e.fallback = Some(format!("CUDA warm-up failed: {err}"));
-            }
+        if matches!(e.device, Device::Cuda(_)) {
+            e.warm_up(device, threads)?;
         }
         Ok(e)
+    }
+
+    /// cuDNN loads lazily: one warm-up batch proves the provider really works.
+    fn warm_up(&mut self, asked: Device, threads: usize) -> Result<()> {
+        let n = (self.entry.size as usize).pow(2) * 3;
+        let Err(err) = self.embed_batch(&vec![0.0; n], 1) else { return Ok(()) };
+        if asked != Device::Auto {
+            return Err(ModelError::CudaUnusable { device: asked, reason: format!("{err:#}") });
+        }
+        self.session = cpu_session(&self.entry.name, &self.path, threads)?;
+        self.device = Device::Cpu;
+        self.fallback = Some(format!("CUDA warm-up failed: {err}"));
+        Ok(())
     }
 
     /// Refuses an ONNX file whose input or output does not match the manifest entry.
@@ -215,19 +185,18 @@ impl Embedder {
                 expected,
                 found,
             };
-        let inputs: Vec<&str> = self.session.inputs().iter().map(|i| i.name()).collect();
+        let inputs: Vec<&str> =
+            self.session.inputs().iter().map(ort::value::Outlet::name).collect();
         let input =
             self.session.inputs().iter().find(|i| i.name() == m.input).ok_or_else(|| {
                 mismatch("input", "name", format!("`{}`", m.input), format!("{inputs:?}"))
             })?;
         let s = i64::from(m.size);
-        let want: [i64; 4] = match m.entry_layout_is_nchw() {
-            true => [-1, 3, s, s],
-            false => [-1, s, s, 3],
-        };
-        check_tensor(input.dtype(), &want, &m.input)
+        let want: [i64; 4] = if m.is_nchw() { [-1, 3, s, s] } else { [-1, s, s, 3] };
+        check_tensor(input.dtype(), &want)
             .map_err(|(what, exp, found)| mismatch(&m.input, &what, exp, found))?;
-        let outputs: Vec<&str> = self.session.outputs().iter().map(|o| o.name()).collect();
+        let outputs: Vec<&str> =
+            self.session.outputs().iter().map(ort::value::Outlet::name).collect();
         if !outputs.contains(&m.output.as_str()) {
             return Err(mismatch(
                 "output",
@@ -261,19 +230,17 @@ impl Embedder {
     ) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
         let m = &self.entry;
         let s = m.size as usize;
-        let shape: Vec<usize> =
-            if m.entry_layout_is_nchw() { vec![n, 3, s, s] } else { vec![n, s, s, 3] };
-        let ort_err =
-            |e: ort::Error| ModelError::Ort { name: m.name.clone(), message: e.to_string() };
+        let shape: Vec<usize> = if m.is_nchw() { vec![n, 3, s, s] } else { vec![n, s, s, 3] };
+        let ort_err = |source: ort::Error| ModelError::Ort { name: m.name.clone(), source };
         let tensor = TensorRef::from_array_view((shape, input)).map_err(ort_err)?;
         let outputs =
             self.session.run(ort::inputs![m.input.as_str() => tensor]).map_err(ort_err)?;
-        let value = outputs.get(&m.output).ok_or_else(|| ModelError::Ort {
+        let value = outputs.get(&m.output).ok_or_else(|| ModelError::OutputMissing {
             name: m.name.clone(),
-            message: format!("output `{}` missing from the run", m.output),
+            output: m.output.clone(),
         })?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
         let mut emb = pool(data, &dims, m.pooling).map_err(|found| ModelError::Mismatch {
             name: m.name.clone(),
             tensor: m.output.clone(),
@@ -295,9 +262,9 @@ impl Embedder {
         }
         let logit_values = match (&m.logits, logits) {
             (Some(name), true) => {
-                let v = outputs.get(name).ok_or_else(|| ModelError::Ort {
+                let v = outputs.get(name).ok_or_else(|| ModelError::OutputMissing {
                     name: m.name.clone(),
-                    message: format!("logits output `{name}` missing"),
+                    output: name.clone(),
                 })?;
                 Some(v.try_extract_tensor::<f32>().map_err(ort_err)?.1.to_vec())
             }
@@ -307,17 +274,10 @@ impl Embedder {
     }
 }
 
-impl ModelEntry {
-    fn entry_layout_is_nchw(&self) -> bool {
-        self.layout == manifest::Layout::Nchw
-    }
-}
+/// What a tensor check found wrong: (what, expected, found).
+type TensorMismatch = (String, String, String);
 
-fn check_tensor(
-    dtype: &ValueType,
-    want: &[i64],
-    _name: &str,
-) -> std::result::Result<(), (String, String, String)> {
+fn check_tensor(dtype: &ValueType, want: &[i64]) -> std::result::Result<(), TensorMismatch> {
     let ValueType::Tensor { ty, shape, .. } = dtype else {
         return Err(("type".into(), "a tensor".into(), format!("{dtype:?}")));
     };
@@ -339,7 +299,6 @@ pub fn pool(
     dims: &[usize],
     pooling: Pooling,
 ) -> std::result::Result<Vec<f32>, String> {
-    let bad = || format!("{dims:?}");
     match (pooling, dims) {
         (Pooling::None, [_, _]) => Ok(data.to_vec()),
         (Pooling::Cls, &[n, t, d]) if t > 0 => {
@@ -363,7 +322,7 @@ pub fn pool(
                 .map(|i| data[i * hw..(i + 1) * hw].iter().sum::<f32>() / hw as f32)
                 .collect())
         }
-        _ => Err(bad()),
+        _ => Err(format!("{dims:?}")),
     }
 }
 
@@ -375,25 +334,50 @@ pub fn l2_normalise(v: &mut [f32]) {
     }
 }
 
-fn cpu_session(entry: &ModelEntry, path: &Path, threads: usize) -> Result<Session> {
-    let env = runtime(false)?;
-    let err = |e: String| ModelError::Ort { name: entry.name.clone(), message: e };
-    let mut b = Session::builder(env).map_err(|e| err(e.to_string()))?;
-    if threads > 0 {
-        b = b.with_intra_threads(threads).map_err(|e| err(e.to_string()))?;
-    }
-    b.commit_from_file(path).map_err(|e| err(e.to_string()))
+/// True when the loaded ONNX Runtime has its CUDA provider library beside it.
+fn gpu_runtime_loaded() -> bool {
+    runtime::loaded_path()
+        .and_then(Path::parent)
+        .is_some_and(|d| d.join("libonnxruntime_providers_cuda.so").exists())
 }
 
-fn cuda_session(entry: &ModelEntry, path: &Path) -> std::result::Result<Session, String> {
-    let env = runtime(true).map_err(|e| e.to_string())?;
-    let cuda = ort::ep::CUDA::default().with_device_id(0).build().error_on_failure();
+fn cpu_session(name: &str, path: &Path, threads: usize) -> Result<Session> {
+    let env = runtime::environment(false)?;
+    let err = |source: ort::Error| ModelError::Ort { name: name.to_owned(), source };
+    let mut b = Session::builder(env).map_err(err)?;
+    if threads > 0 {
+        b = b.with_intra_threads(threads).map_err(|e| err(e.into()))?;
+    }
+    b.commit_from_file(path).map_err(err)
+}
+
+/// A CUDA session on GPU `k`, or why there is none (in words: the caller decides whether that
+/// is an error or a reason to use the CPU).
+fn cuda_session(entry: &ModelEntry, path: &Path, k: u32) -> std::result::Result<Session, String> {
+    let env = runtime::environment(true).map_err(|e| e.to_string())?;
+    let id = i32::try_from(k).map_err(|_| format!("GPU index {k} is out of range"))?;
+    let cuda = ort::ep::CUDA::default().with_device_id(id).build().error_on_failure();
     let mut b = Session::builder(env)
         .map_err(|e| e.to_string())?
         .with_execution_providers([cuda])
         .map_err(|e| format!("CUDA execution provider did not register: {e}"))?;
     b.commit_from_file(path)
-        .map_err(|e| format!("model `{}` did not load on CUDA: {e}", entry.name))
+        .map_err(|e| format!("model `{}` did not load on cuda:{k}: {e}", entry.name))
+}
+
+/// Whether CUDA works, for `doctor`: a session of `entry` on GPU `k` and a warm-up batch.
+pub fn probe_cuda(
+    entry: &ModelEntry,
+    models_dir: &Path,
+    k: u32,
+) -> std::result::Result<(), String> {
+    if !runtime::gpu_runtime_installed() && !gpu_runtime_loaded() {
+        return Err("no GPU build of ONNX Runtime is installed (`just setup-gpu` adds one)".into());
+    }
+    Embedder::open(entry, models_dir, Device::Cuda(k), 0).map(drop).map_err(|e| match e {
+        ModelError::CudaUnusable { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -421,80 +405,13 @@ mod tests {
         l2_normalise(&mut v);
         assert_eq!(v, [0.6, 0.8]);
     }
-}
 
-/// A text tower: tokenizer + ONNX text encoder, giving vectors in its image model's space.
-pub struct TextEmbedder {
-    pub name: String,
-    tower: manifest::TextTower,
-    tokenizer: tokenizers::Tokenizer,
-    session: Session,
-}
-
-impl TextEmbedder {
-    /// Opens `entry`'s text tower, or explains that the model has none.
-    pub fn open(entry: &ModelEntry, models_dir: &Path) -> Result<Self> {
-        let tower = entry.text.clone().ok_or_else(|| ModelError::Ort {
-            name: entry.name.clone(),
-            message: "this model has no text tower; text queries need CLIP or SigLIP (`just export-hf clip-vit-b32`)".into(),
-        })?;
-        let tok_path = models_dir.join(&tower.tokenizer);
-        let tokenizer =
-            tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| ModelError::Ort {
-                name: entry.name.clone(),
-                message: format!("cannot read tokenizer {}: {e}", tok_path.display()),
-            })?;
-        let path = models_dir.join(&tower.file);
-        if !path.is_file() {
-            return Err(ModelError::FileMissing {
-                name: format!("{} (text tower)", entry.name),
-                path,
-            });
+    #[test]
+    fn devices_parse_and_print_alike() {
+        for s in ["auto", "cpu", "cuda:0", "cuda:3"] {
+            assert_eq!(s.parse::<Device>().unwrap().to_string(), s);
         }
-        let session = cpu_session(entry, &path, 0)?;
-        Ok(Self { name: entry.name.clone(), tower, tokenizer, session })
-    }
-
-    /// Token ids for `text` as the tower expects them (special tokens, truncation, padding).
-    pub fn token_ids(&self, text: &str) -> Result<Vec<i64>> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| ModelError::Ort {
-            name: self.name.clone(),
-            message: format!("tokenizer: {e}"),
-        })?;
-        let mut ids: Vec<i64> = enc.get_ids().iter().map(|&i| i64::from(i)).collect();
-        ids.truncate(self.tower.max_length);
-        if let Some(n) = self.tower.pad_to {
-            let pad = self
-                .tower
-                .pad_id
-                .or_else(|| self.tokenizer.get_padding().map(|p| i64::from(p.pad_id)))
-                .unwrap_or(0);
-            ids.resize(n.max(ids.len()), pad);
-        }
-        Ok(ids)
-    }
-
-    /// The L2-normalised embedding of `text`.
-    pub fn embed(&mut self, text: &str) -> Result<Vec<f32>> {
-        let ids = self.token_ids(text)?;
-        let n = ids.len();
-        let ort_err =
-            |e: ort::Error| ModelError::Ort { name: self.name.clone(), message: e.to_string() };
-        let ids_t = ort::value::Tensor::from_array((vec![1usize, n], ids)).map_err(ort_err)?;
-        let mut inputs = ort::inputs![self.tower.input_ids.as_str() => ids_t];
-        if let Some(mask) = &self.tower.attention_mask {
-            let m = ort::value::Tensor::from_array((vec![1usize, n], vec![1i64; n]))
-                .map_err(ort_err)?;
-            inputs.push((mask.clone().into(), m.into()));
-        }
-        let outputs = self.session.run(inputs).map_err(ort_err)?;
-        let value = outputs.get(&self.tower.output).ok_or_else(|| ModelError::Ort {
-            name: self.name.clone(),
-            message: format!("output `{}` missing", self.tower.output),
-        })?;
-        let (_, data) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
-        let mut v = data.to_vec();
-        l2_normalise(&mut v);
-        Ok(v)
+        assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda(0));
+        assert!("cuda:x".parse::<Device>().is_err());
     }
 }

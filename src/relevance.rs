@@ -9,24 +9,24 @@
 use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The relevance methods embtui implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// Cosine of the images' tf-idf weighted caption terms (annotator agreement × rarity).
     Tfidf,
+    /// Shared stemmed caption terms over all terms of the two images.
     Jaccard,
 }
 
-impl std::str::FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tfidf" => Ok(Self::Tfidf),
-            "jaccard" => Ok(Self::Jaccard),
-            _ => Err(format!("unknown relevance method `{s}`; use `tfidf` or `jaccard`")),
-        }
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tfidf => "tfidf",
+            Self::Jaccard => "jaccard",
+        })
     }
 }
 
@@ -130,11 +130,16 @@ const STOP: &[&str] = &[
 
 /// Splits a caption into stemmed content terms.
 pub fn terms(caption: &str, stemmer: &Stemmer) -> Vec<String> {
+    words(caption).into_iter().map(|w| stemmer.stem(&w).into_owned()).collect()
+}
+
+/// The lower-cased content words of a caption, stop words dropped, before stemming.
+pub fn words(caption: &str) -> Vec<String> {
     caption
         .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !STOP.contains(w))
-        .map(|w| stemmer.stem(w).into_owned())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -143,7 +148,8 @@ pub struct Relevance {
     pub method: Method,
     vectors: Vec<Vec<(u32, f32)>>,
     postings: Vec<Vec<(u32, f32)>>,
-    vocab: HashMap<String, u32>,
+    /// Per term id: the first word seen that stems to it (shown instead of the stem).
+    surface: Vec<String>,
 }
 
 impl Relevance {
@@ -151,25 +157,30 @@ impl Relevance {
     pub fn new(method: Method, captions: &[Vec<String>]) -> Self {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut vocab: HashMap<String, u32> = HashMap::new();
+        let mut surface: Vec<String> = Vec::new();
         // Per image: term → number of annotators (captions) that used it.
         let counts: Vec<HashMap<u32, u32>> = captions
             .iter()
             .map(|caps| {
                 let mut m: HashMap<u32, u32> = HashMap::new();
                 for c in caps {
-                    let mut seen = terms(c, &stemmer);
+                    let mut seen: Vec<(String, String)> =
+                        words(c).into_iter().map(|w| (stemmer.stem(&w).into_owned(), w)).collect();
                     seen.sort();
-                    seen.dedup();
-                    for t in seen {
-                        let next = vocab.len() as u32;
-                        *m.entry(*vocab.entry(t).or_insert(next)).or_default() += 1;
+                    seen.dedup_by(|a, b| a.0 == b.0);
+                    for (t, w) in seen {
+                        let id = *vocab.entry(t).or_insert_with(|| {
+                            surface.push(w);
+                            (surface.len() - 1) as u32
+                        });
+                        *m.entry(id).or_default() += 1;
                     }
                 }
                 m
             })
             .collect();
         let n = captions.len() as f32;
-        let mut df = vec![0u32; vocab.len()];
+        let mut df = vec![0u32; surface.len()];
         counts.iter().flat_map(|m| m.keys()).for_each(|&t| df[t as usize] += 1);
         let vectors: Vec<Vec<(u32, f32)>> = counts
             .iter()
@@ -197,13 +208,13 @@ impl Relevance {
                 v
             })
             .collect();
-        let mut postings = vec![Vec::new(); vocab.len()];
+        let mut postings = vec![Vec::new(); surface.len()];
         for (img, v) in vectors.iter().enumerate() {
             for &(t, w) in v {
                 postings[t as usize].push((img as u32, w));
             }
         }
-        Self { method, vectors, postings, vocab }
+        Self { method, vectors, postings, surface }
     }
 
     pub fn len(&self) -> usize {
@@ -234,14 +245,44 @@ impl Relevance {
         self.row(a)[b]
     }
 
-    /// The terms and weights of one image, heaviest first (for explanations).
+    /// The terms and weights of one image, heaviest first (for explanations). Terms are
+    /// shown as the first caption word that stems to them.
     pub fn top_terms(&self, img: usize, n: usize) -> Vec<(String, f32)> {
-        let names: HashMap<u32, &str> = self.vocab.iter().map(|(k, &v)| (v, k.as_str())).collect();
         let mut v: Vec<(String, f32)> =
-            self.vectors[img].iter().map(|&(t, w)| (names[&t].to_owned(), w)).collect();
+            self.vectors[img].iter().map(|&(t, w)| (self.surface[t as usize].clone(), w)).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
+    }
+
+    /// The terms two images share and what each adds to their relevance (tf-idf: the product
+    /// of the two weights; Jaccard: 1 / |union|), largest first.
+    pub fn shared_terms(&self, a: usize, b: usize) -> Vec<(String, f32)> {
+        let (va, vb) = (&self.vectors[a], &self.vectors[b]);
+        let union = (va.len() + vb.len()) as f32;
+        let mut shared: Vec<(String, f32)> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < va.len() && j < vb.len() {
+            match va[i].0.cmp(&vb[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    let w = match self.method {
+                        Method::Tfidf => va[i].1 * vb[j].1,
+                        Method::Jaccard => 1.0,
+                    };
+                    shared.push((self.surface[va[i].0 as usize].clone(), w));
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        if self.method == Method::Jaccard {
+            let u = union - shared.len() as f32;
+            shared.iter_mut().for_each(|(_, w)| *w /= u.max(1.0));
+        }
+        shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        shared
     }
 }
 
@@ -280,6 +321,26 @@ mod tests {
         let t = r.top_terms(0, 2);
         assert_eq!(t[0].0, "dog");
         assert!((t[0].1 / t[1].1 - 2.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn shared_terms_sum_to_the_relevance_and_show_words_not_stems() {
+        let r = Relevance::new(
+            Method::Tfidf,
+            &caps(&[&["a dog in snow"], &["dogs running in snow"], &["a car"]]),
+        );
+        let shared = r.shared_terms(0, 1);
+        let names: Vec<&str> = shared.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names.contains(&"dog") && names.contains(&"snow"), "{names:?}");
+        let sum: f32 = shared.iter().map(|s| s.1).sum();
+        assert!((sum - r.pair(0, 1)).abs() < 1e-5);
+        let j = Relevance::new(
+            Method::Jaccard,
+            &caps(&[&["dog running in snow"], &["dog jumps in snow"]]),
+        );
+        let sum: f32 = j.shared_terms(0, 1).iter().map(|s| s.1).sum();
+        assert!((sum - j.pair(0, 1)).abs() < 1e-6, "{sum}");
     }
 
     #[test]

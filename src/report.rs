@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "embtui.eval/1";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Stat {
     pub mean: f64,
     pub ci95: [f64; 2],
@@ -16,13 +16,13 @@ pub struct Stat {
 
 pub type Metrics = BTreeMap<String, Stat>;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Skipped {
     pub image: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DatasetInfo {
     pub root: String,
     pub format: String,
@@ -34,7 +34,7 @@ pub struct DatasetInfo {
     pub fingerprint: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RelevanceInfo {
     pub method: String,
     pub threshold: f32,
@@ -43,7 +43,7 @@ pub struct RelevanceInfo {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ann {
     #[serde(rename = "recall@10")]
     pub recall_at_10: f64,
@@ -52,7 +52,7 @@ pub struct Ann {
     pub build_seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ModelReport {
     pub name: String,
     pub dim: usize,
@@ -66,13 +66,13 @@ pub struct ModelReport {
     pub ann: Ann,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Baselines {
     pub random: BTreeMap<String, f64>,
     pub oracle: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Comparison {
     pub a: String,
     pub b: String,
@@ -81,7 +81,7 @@ pub struct Comparison {
     pub p_value: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Environment {
     pub embtui_version: String,
     pub onnxruntime_version: Option<String>,
@@ -90,7 +90,7 @@ pub struct Environment {
     pub threads: usize,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EvalReport {
     pub schema: String,
     pub dataset: DatasetInfo,
@@ -100,6 +100,13 @@ pub struct EvalReport {
     pub baselines: Baselines,
     pub comparisons: Vec<Comparison>,
     pub environment: Environment,
+}
+
+impl EvalReport {
+    /// A report with no models and no dataset (benchmarks and tests fill in what they need).
+    pub fn empty(environment: Environment) -> Self {
+        Self { schema: SCHEMA.into(), k: vec![10], environment, ..Self::default() }
+    }
 }
 
 /// "0.394 [.383,.407]": a mean with its interval, short enough for narrow terminals.
@@ -213,7 +220,7 @@ pub fn regressions(current: &EvalReport, baseline: &EvalReport, tol: f64) -> Vec
                 )),
                 Some(_) => {}
                 None => {
-                    out.push(format!("{} {metric}: in the baseline but not computed now", b.name))
+                    out.push(format!("{} {metric}: in the baseline but not computed now", b.name));
                 }
             }
         }

@@ -108,7 +108,7 @@ impl Store {
             };
             StoreError::Open { path: path.into(), hint, source }
         };
-        let size = std::fs::metadata(path.join("data.mdb")).map(|m| m.len() as usize).unwrap_or(0);
+        let size = std::fs::metadata(path.join("data.mdb")).map_or(0, |m| m.len() as usize);
         let map_size = (size * 2).max(INITIAL_MAP).next_multiple_of(1 << 20);
         // SAFETY: the environment is opened once per process per path (embtui never opens the
         // same store twice concurrently within a process) and its file is not truncated by us
@@ -129,19 +129,18 @@ impl Store {
             })
             .map_err(open_err)?
             .unwrap_commit();
-        let (vectors, meta, arroy) = match existing {
-            Some(dbs) => dbs,
-            None => {
-                let wtxn = env.write_txn().map_err(open_err)?;
-                env.create_databases_and_commit(wtxn, |dbo, wtxn| -> heed::Result<_> {
-                    let v = dbo.create_database::<Bytes, Bytes>(wtxn, Some("vectors"))?;
-                    let m = dbo.create_database::<Str, Str>(wtxn, Some("meta"))?;
-                    let a = dbo.create_database(wtxn, Some("arroy"))?;
-                    Ok(CommitOrAbort::<_, ()>::Commit((v, m, a)))
-                })
-                .map_err(open_err)?
-                .unwrap_commit()
-            }
+        let (vectors, meta, arroy) = if let Some(dbs) = existing {
+            dbs
+        } else {
+            let wtxn = env.write_txn().map_err(open_err)?;
+            env.create_databases_and_commit(wtxn, |dbo, wtxn| -> heed::Result<_> {
+                let v = dbo.create_database::<Bytes, Bytes>(wtxn, Some("vectors"))?;
+                let m = dbo.create_database::<Str, Str>(wtxn, Some("meta"))?;
+                let a = dbo.create_database(wtxn, Some("arroy"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((v, m, a)))
+            })
+            .map_err(open_err)?
+            .unwrap_commit()
         };
         let store = Self { path: path.into(), env, vectors, meta, arroy };
         store.check_version()?;
@@ -193,11 +192,13 @@ impl Store {
             let mut wtxn = self.env.write_txn().map_err(self.lmdb())?;
             let res = f(&mut wtxn).and_then(|t| wtxn.commit().map(|()| t).map_err(self.lmdb()));
             match res {
-                Err(StoreError::Lmdb(_, heed::Error::Mdb(heed::MdbError::MapFull)))
-                | Err(StoreError::Arroy(
-                    _,
-                    arroy::Error::Heed(heed::Error::Mdb(heed::MdbError::MapFull)),
-                )) => {
+                Err(
+                    StoreError::Lmdb(_, heed::Error::Mdb(heed::MdbError::MapFull))
+                    | StoreError::Arroy(
+                        _,
+                        arroy::Error::Heed(heed::Error::Mdb(heed::MdbError::MapFull)),
+                    ),
+                ) => {
                     let new = self.env.info().map_size * 2;
                     // SAFETY: no transaction of this process is open here (the failed one was
                     // dropped above), which is what mdb_env_set_mapsize requires.
@@ -268,29 +269,26 @@ impl Store {
     }
 
     /// (Re)builds the arroy index of (model, dataset) from `vectors` (item id = position).
-    pub fn build_index(&self, meta: IndexMeta, vectors: &[(u32, Vec<f32>)]) -> Result<IndexMeta> {
+    pub fn build_index(&self, meta: &IndexMeta, vectors: &[(u32, Vec<f32>)]) -> Result<IndexMeta> {
         let t0 = std::time::Instant::now();
         let key = Self::meta_key(&meta.model, &meta.dataset_fingerprint);
         let arroy_err = |e| StoreError::Arroy(self.path.clone(), e);
         let meta = self.write(|wtxn| {
-            let index = match self.meta.get(wtxn, &key).map_err(self.lmdb())? {
-                Some(s) => {
-                    serde_json::from_str::<IndexMeta>(s)
-                        .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))?
-                        .arroy_index
-                }
-                None => {
-                    let next: u16 = self
-                        .meta
-                        .get(wtxn, "next_arroy_index")
-                        .map_err(self.lmdb())?
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    self.meta
-                        .put(wtxn, "next_arroy_index", &(next + 1).to_string())
-                        .map_err(self.lmdb())?;
-                    next
-                }
+            let index = if let Some(s) = self.meta.get(wtxn, &key).map_err(self.lmdb())? {
+                serde_json::from_str::<IndexMeta>(s)
+                    .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))?
+                    .arroy_index
+            } else {
+                let next: u16 = self
+                    .meta
+                    .get(wtxn, "next_arroy_index")
+                    .map_err(self.lmdb())?
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                self.meta
+                    .put(wtxn, "next_arroy_index", &(next + 1).to_string())
+                    .map_err(self.lmdb())?;
+                next
             };
             let writer = Writer::<Cosine>::new(self.arroy, index, meta.dim);
             writer.clear(wtxn).map_err(arroy_err)?;
@@ -412,7 +410,7 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         let vs: Vec<(u32, Vec<f32>)> =
             vec![(0, vec![1.0, 0.0]), (1, vec![0.0, 1.0]), (2, vec![0.6, 0.8])];
-        let m = s.build_index(meta(2), &vs).unwrap();
+        let m = s.build_index(&meta(2), &vs).unwrap();
         let hits = s.ann(&m, &[1.0, 0.0], 2, None).unwrap();
         assert_eq!(hits[0].0, 0);
         assert!((hits[0].1 - 1.0).abs() < 1e-5);
@@ -431,7 +429,7 @@ mod tests {
         let run = || {
             let dir = tempfile::tempdir().unwrap();
             let s = Store::open(dir.path()).unwrap();
-            let m = s.build_index(meta(4), &vs).unwrap();
+            let m = s.build_index(&meta(4), &vs).unwrap();
             // A small search_k makes the answer depend on the trees themselves.
             (0..20).map(|q| s.ann(&m, &vs[q].1, 5, Some(8)).unwrap()).collect::<Vec<_>>()
         };

@@ -1,5 +1,6 @@
 //! The embedding engine on real weights and real photos: parity with the Python reference,
 //! ImageNet sanity, bad images.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // tests fail by panicking
 
 mod common;
 
@@ -12,7 +13,9 @@ const MODELS: [&str; 4] =
 
 #[test]
 fn embeddings_match_the_python_reference_on_every_photo() {
-    let (Some(data), true, Some(py)) = (shared_data(), models_ready(), python()) else { return };
+    let data = require!(shared_data());
+    require!(models_ready());
+    let py = require!(python());
     let ds = data.join("flickr8k-1k");
     let tmp = tempfile::tempdir().unwrap();
     for m in MODELS {
@@ -45,7 +48,9 @@ fn embeddings_match_the_python_reference_on_every_photo() {
 
 #[test]
 fn export_writes_a_numpy_matrix_with_unit_rows_and_ids() {
-    let (Some(data), true, Some(py)) = (shared_data(), models_ready(), python()) else { return };
+    let data = require!(shared_data());
+    require!(models_ready());
+    let py = require!(python());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("e.npy");
     embtui()
@@ -74,7 +79,9 @@ fn export_writes_a_numpy_matrix_with_unit_rows_and_ids() {
 
 #[test]
 fn bad_images_are_skipped_with_reasons_and_good_ones_embedded() {
-    let (Some(data), true, Some(py)) = (shared_data(), models_ready(), python()) else { return };
+    let data = require!(shared_data());
+    require!(models_ready());
+    let py = require!(python());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("imgs");
     std::fs::create_dir(&dir).unwrap();
@@ -144,7 +151,9 @@ open(os.path.join(d, "huge.png"), "wb").write(png + struct.pack(">I", 0) + b"IEN
 
 #[test]
 fn efficientnet_lite0_sees_dogs_in_dog_photos() {
-    let (Some(data), true, Some(py)) = (shared_data(), models_ready(), python()) else { return };
+    let data = require!(shared_data());
+    require!(models_ready());
+    let py = require!(python());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("l.npy");
     let ds = data.join("flickr8k-1k");

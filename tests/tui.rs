@@ -1,4 +1,5 @@
 //! End to end: the real binary in a real terminal (tmux), keys sent, screens read back.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // tests fail by panicking
 
 mod common;
 
@@ -13,10 +14,7 @@ struct Tmux {
 
 impl Tmux {
     fn start(name: &str, cmd: &str) -> Option<Self> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("SKIP: tmux is not installed (apt-get install tmux)");
-            return None;
-        }
+        tmux()?;
         let _ = Command::new("tmux").args(["kill-session", "-t", name]).output();
         let st = Command::new("tmux")
             .args(["new-session", "-d", "-s", name, "-x", "150", "-y", "48", cmd])
@@ -80,7 +78,8 @@ impl Drop for Tmux {
 
 #[test]
 fn browse_steps_through_queries_views_and_quits_cleanly() {
-    let (Some(data), true) = (shared_data(), models_ready()) else { return };
+    let data = require!(shared_data());
+    require!(models_ready());
     let store = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("embtui");
     let cmd = format!(
@@ -89,7 +88,7 @@ fn browse_steps_through_queries_views_and_quits_cleanly() {
         store.path().display(),
         data.join("flickr8k-1k").display()
     );
-    let Some(t) = Tmux::start("embtui-e2e", &cmd) else { return };
+    let t = require!(Tmux::start("embtui-e2e", &cmd));
     t.wait_for(" ready ", 180);
     // Thumbnails arrive from their own thread just after the results.
     let s = t.wait_until("half-block thumbnails", 30, |s| s.contains('▀') || s.contains('▄'));
@@ -138,9 +137,7 @@ fn browse_steps_through_queries_views_and_quits_cleanly() {
 
 #[test]
 fn captions_with_escape_sequences_cannot_act_on_the_terminal() {
-    if !models_ready() {
-        return;
-    }
+    require!(models_ready());
     let store = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("embtui");
     let cmd = format!(
@@ -149,7 +146,7 @@ fn captions_with_escape_sequences_cannot_act_on_the_terminal() {
         store.path().display(),
         root().join("fixtures/flickr30k-bad").display()
     );
-    let Some(t) = Tmux::start("embtui-e2e-evil", &cmd) else { return };
+    let t = require!(Tmux::start("embtui-e2e-evil", &cmd));
     t.wait_for(" ready ", 120);
     t.keys(&["j"]);
     // b.png's caption carries an OSC 52 clipboard write; it must show as plain text.

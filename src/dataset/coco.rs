@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{file_label, find_dir, read_text, Captions, DatasetError, Result};
+use super::{file_label, find_dir, Captions, DatasetError, Result};
 
 #[derive(serde::Deserialize)]
 struct CocoFile {
@@ -29,9 +29,10 @@ pub fn captions(root: &Path) -> Result<(Captions, PathBuf)> {
         .map_err(|e| DatasetError::Read(dir.clone(), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("captions_") && n.ends_with(".json"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("captions_")
+                    && Path::new(n).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            })
         })
         .collect();
     files.sort();
@@ -42,12 +43,7 @@ pub fn captions(root: &Path) -> Result<(Captions, PathBuf)> {
         });
     };
     let mut caps = Captions::default();
-    let text = read_text(&path, &mut caps.issues)?;
-    let parsed: CocoFile = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
-        file: path.clone(),
-        what: "COCO captions JSON",
-        message: e.to_string(),
-    })?;
+    let parsed: CocoFile = super::read_json(&path, "COCO captions JSON", &mut caps.issues)?;
     let names: HashMap<u64, &str> =
         parsed.images.iter().map(|i| (i.id, i.file_name.as_str())).collect();
     let file = file_label(&path);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{file_label, find_dir, read_lines, read_text, Captions, DatasetError, Result};
+use super::{file_label, find_dir, read_lines, Captions, DatasetError, Result};
 
 const IMAGE_DIRS: &[&str] = &[
     "flickr30k_images/flickr30k_images",
@@ -114,12 +114,7 @@ struct KarpathySentence {
 pub fn karpathy(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("dataset_flickr30k.json");
     let mut caps = Captions::default();
-    let text = read_text(&path, &mut caps.issues)?;
-    let parsed: KarpathyFile = serde_json::from_str(&text).map_err(|e| DatasetError::Parse {
-        file: path.clone(),
-        what: "Karpathy JSON",
-        message: e.to_string(),
-    })?;
+    let parsed: KarpathyFile = super::read_json(&path, "Karpathy JSON", &mut caps.issues)?;
     let file = file_label(&path);
     for img in parsed.images {
         if let Some(split) = img.split {
@@ -148,15 +143,16 @@ pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
         });
     };
     let split_col = col("split");
+    let lines = super::LineIndex::new(&text);
     for rec in super::csv_records(&text) {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                caps.issue(&file, super::line_at(&text, e.position()), format!("bad CSV row: {e}"));
+                caps.issue(&file, lines.line(e.position()), format!("bad CSV row: {e}"));
                 continue;
             }
         };
-        let line = super::line_at(&text, rec.position());
+        let line = lines.line(rec.position());
         let (Some(raw), Some(name)) = (rec.get(raw_col), rec.get(file_col)) else {
             caps.issue(&file, line, "row has too few fields".into());
             continue;

@@ -19,23 +19,20 @@ pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
             ),
         });
     }
+    let lines = super::LineIndex::new(&text);
     for rec in super::csv_records(&text) {
         match rec {
             Ok(r) if r.len() >= 2 => {
-                let line = super::line_at(&text, r.position());
+                let line = lines.line(r.position());
                 if r.len() > 2 {
                     caps.issue(&file, line, "more than 2 fields (unquoted comma?); joined".into());
                 }
                 let caption: Vec<&str> = r.iter().skip(1).collect();
                 caps.add(&file, line, &r[0], &caption.join(","));
             }
-            Ok(r) => caps.issue(
-                &file,
-                super::line_at(&text, r.position()),
-                "expected `image,caption`".into(),
-            ),
+            Ok(r) => caps.issue(&file, lines.line(r.position()), "expected `image,caption`".into()),
             Err(e) => {
-                caps.issue(&file, super::line_at(&text, e.position()), format!("bad CSV row: {e}"))
+                caps.issue(&file, lines.line(e.position()), format!("bad CSV row: {e}"));
             }
         }
     }

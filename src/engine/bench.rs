@@ -1,48 +1,78 @@
 //! `embtui bench …`: measurements behind `just bench` (docs/performance.md). Each prints one
 //! JSON object on stdout; bench/run.py runs them beside the Python/faiss baselines.
 
+use std::io::Write;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
-use serde_json::json;
+use serde::Serialize;
 
 use super::embed::{self, Job};
+use crate::cli::{BenchCmd, DatasetArgs};
 use crate::config::Config;
-use crate::dataset::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::store::{IndexMeta, Store, DEFAULT_N_TREES, SEED};
 
-/// Runs one `embtui bench` measurement.
-pub fn run(cfg: &Config, b: crate::cli::BenchCmd) -> anyhow::Result<serde_json::Value> {
-    use crate::cli::BenchCmd;
+/// Runs one `embtui bench` measurement and prints its JSON object.
+pub fn run(cfg: &Config, b: BenchCmd) -> anyhow::Result<ExitCode> {
     let tmp = std::env::temp_dir();
-    match b {
-        BenchCmd::Embed { data, model, batch } => embed(cfg, &data, &model, batch),
+    let line = match b {
+        BenchCmd::Embed { data, model, batch } => {
+            serde_json::to_string(&embed(cfg, &data, &model.name, batch.size)?)?
+        }
         BenchCmd::Search { n, dim, queries } => {
-            search(synthetic(n, dim, 7), queries, &format!("synthetic-{n}x{dim}"), &tmp)
+            let (n, dim) = (usize::try_from(n)?, usize::try_from(dim)?);
+            let label = format!("synthetic-{n}x{dim}");
+            serde_json::to_string(&search(&synthetic(n, dim, 7), queries, &label, &tmp)?)?
         }
         BenchCmd::SearchReal { data, model } => {
             let ds = cfg.dataset(&data)?;
             let store = Store::open(&cfg.store_dir)?;
-            let entry = cfg.models(std::slice::from_ref(&model))?.remove(0);
-            let x = super::index::index_model(cfg, &store, &ds, &entry, 16, None)?;
+            let entry = cfg.model(&model.name)?;
+            let x = super::index::index_model(
+                cfg,
+                &store,
+                &ds,
+                &entry,
+                crate::cli::DEFAULT_BATCH,
+                None,
+            )?;
             let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
             let n = rows.len() / entry.dim;
             let a = Array2::from_shape_vec((n, entry.dim), rows)?;
-            search(a, n, &format!("{model}-{n}"), &tmp)
+            serde_json::to_string(&search(&a, n, &format!("{}-{n}", model.name), &tmp)?)?
         }
-        BenchCmd::Tui { data, presses } => tui(cfg, &data, presses),
-    }
+        BenchCmd::Tui { .. } => unreachable!("main dispatches `bench tui` to the TUI"),
+    };
+    writeln!(std::io::stdout(), "{line}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench embed`: images/s of each stage.
+#[derive(Debug, Serialize)]
+pub struct EmbedBench {
+    bench: &'static str,
+    model: String,
+    images: usize,
+    batch: usize,
+    device: String,
+    end_to_end_images_per_s: f64,
+    inference_only_images_per_s: f64,
+    ratio: f64,
+    decode_preprocess_images_per_s_per_core: f64,
+    decode_only_images_per_s_per_core: f64,
 }
 
 /// End to end vs inference alone vs decode + preprocess alone, for one model.
 pub fn embed(
     cfg: &Config,
-    data: &crate::cli::DatasetArgs,
+    data: &DatasetArgs,
     model: &str,
     batch: usize,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<EmbedBench> {
     let ds = cfg.dataset(data)?;
     let mut emb = super::open_model(cfg, model, true)?;
     let jobs: Vec<Job> =
@@ -82,24 +112,30 @@ pub fn embed(
     let decode_per_core = n as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for job in &jobs {
-        let _ = crate::model::preprocess::load_rgb(&job.path);
+        let _ = crate::decode::load_rgb(&job.path);
     }
     let decode_only = n as f64 / t.elapsed().as_secs_f64();
-    Ok(json!({
-        "bench": "embed", "model": model, "images": n, "batch": batch, "device": emb.device,
-        "end_to_end_images_per_s": end_to_end, "inference_only_images_per_s": infer,
-        "ratio": end_to_end / infer, "decode_preprocess_images_per_s_per_core": decode_per_core,
-        "decode_only_images_per_s_per_core": decode_only,
-    }))
+    Ok(EmbedBench {
+        bench: "embed",
+        model: model.to_owned(),
+        images: n,
+        batch,
+        device: emb.device.to_string(),
+        end_to_end_images_per_s: end_to_end,
+        inference_only_images_per_s: infer,
+        ratio: end_to_end / infer,
+        decode_preprocess_images_per_s_per_core: decode_per_core,
+        decode_only_images_per_s_per_core: decode_only,
+    })
 }
 
 /// Unit vectors drawn from a fixed-seed Gaussian (Box–Muller on SplitMix64).
 pub fn synthetic(n: usize, dim: usize, seed: u64) -> Array2<f32> {
     let mut rng = SplitMix64(seed);
-    let mut u = || ((rng.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let mut u = || rng.unit();
     let mut a = Array2::<f32>::zeros((n, dim));
     for mut row in a.rows_mut() {
-        for x in row.iter_mut() {
+        for x in &mut row {
             *x = ((-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()) as f32;
         }
         let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -109,7 +145,7 @@ pub fn synthetic(n: usize, dim: usize, seed: u64) -> Array2<f32> {
 }
 
 /// Exact top-k by inner product for each row of `q` against `v` (blocked, all cores).
-pub fn exact_topk(v: ArrayView2<f32>, q: ArrayView2<f32>, k: usize) -> Vec<Vec<(u32, f32)>> {
+pub fn exact_topk(v: &ArrayView2<f32>, q: &ArrayView2<f32>, k: usize) -> Vec<Vec<(u32, f32)>> {
     let block = 256;
     (0..q.nrows().div_ceil(block))
         .into_par_iter()
@@ -135,22 +171,47 @@ pub fn exact_topk(v: ArrayView2<f32>, q: ArrayView2<f32>, k: usize) -> Vec<Vec<(
         .collect()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+/// arroy at one `search_k`: latency and recall.
+#[derive(Debug, Serialize)]
+pub struct AnnPoint {
+    search_k: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    #[serde(rename = "recall@10")]
+    recall_at_10: f64,
+}
+
+/// `bench search` / `bench search-real`.
+#[derive(Debug, Serialize)]
+pub struct SearchBench {
+    bench: &'static str,
+    vectors: String,
+    n: usize,
+    dim: usize,
+    queries: usize,
+    exact_top10_seconds: f64,
+    exact_queries_per_s: f64,
+    arroy_build_seconds: f64,
+    n_trees: usize,
+    ann: Vec<AnnPoint>,
 }
 
 /// Exact top-10 and arroy (build, p50/p99 latency, recall@10) on `vectors`.
 pub fn search(
-    vectors: Array2<f32>,
+    vectors: &Array2<f32>,
     queries: usize,
     label: &str,
     store_dir: &std::path::Path,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<SearchBench> {
     let (n, dim) = vectors.dim();
     let nq = queries.min(n);
     let qs = vectors.slice(s![..nq, ..]).to_owned();
     let t = Instant::now();
-    let exact = exact_topk(vectors.view(), qs.view(), 11);
+    let exact = exact_topk(&vectors.view(), &qs.view(), 11);
     let exact_s = t.elapsed().as_secs_f64();
     let dir = tempfile::Builder::new()
         .prefix("embtui-bench")
@@ -172,7 +233,7 @@ pub fn search(
         seed: SEED,
         build_seconds: 0.0,
     };
-    let meta = store.build_index(meta, &items)?;
+    let meta = store.build_index(&meta, &items)?;
     let mut per_k = Vec::new();
     for search_k in [
         super::eval::default_search_k(DEFAULT_N_TREES) / 4,
@@ -194,100 +255,25 @@ pub fn search(
                 want.iter().filter(|w| got.contains(w)).count() as f64 / want.len().max(1) as f64;
         }
         lat.sort_by(f64::total_cmp);
-        per_k.push(json!({"search_k": search_k, "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99), "recall@10": recall / nq as f64}));
+        per_k.push(AnnPoint {
+            search_k,
+            p50_ms: percentile(&lat, 0.5),
+            p99_ms: percentile(&lat, 0.99),
+            recall_at_10: recall / nq as f64,
+        });
     }
-    Ok(json!({
-        "bench": "search", "vectors": label, "n": n, "dim": dim, "queries": nq,
-        "exact_top10_seconds": exact_s, "exact_queries_per_s": nq as f64 / exact_s,
-        "arroy_build_seconds": meta.build_seconds, "n_trees": DEFAULT_N_TREES, "ann": per_k,
-    }))
-}
-
-/// Key press to frame on an in-memory terminal, with every thumbnail already cached.
-pub fn tui(
-    cfg: &Config,
-    data: &crate::cli::DatasetArgs,
-    presses: usize,
-) -> anyhow::Result<serde_json::Value> {
-    use crate::tui::{keys, Action, App, EngineEvent, Hit, ModelResult, ThumbKey};
-    use crossterm::event::{KeyCode, KeyEvent};
-    let ds = cfg.dataset(data)?;
-    let items: Vec<(String, Vec<String>)> =
-        ds.samples.iter().map(|s| (s.name.clone(), s.captions.clone())).collect();
-    let n = items.len();
-    let mut app = App::new("bench", items, vec!["a".into(), "b".into()]);
-    let hits = |q: usize, off: usize| {
-        (1..=5)
-            .map(|j| Hit { id: ((q + j * off) % n) as u32, score: 0.5, rel: Some(0.2) })
-            .collect::<Vec<_>>()
-    };
-    let models = (1..=2)
-        .map(|m| ModelResult {
-            name: format!("model-{m}"),
-            device: "cpu".into(),
-            hits: (0..n).map(|q| hits(q, m)).collect(),
-            ndcg10: vec![0.5; n],
-        })
-        .collect();
-    app.update(Action::Engine(EngineEvent::Ready { models, report: Box::new(empty_report()) }));
-    let picker = ratatui_image::picker::Picker::halfblocks();
-    for (i, s) in ds.samples.iter().enumerate() {
-        let img = crate::model::preprocess::load_rgb(&s.path)?;
-        let small = image::DynamicImage::ImageRgb8(image::imageops::thumbnail(&img, 160, 160));
-        let p = picker.new_protocol(
-            small,
-            super::browse::THUMB_CELLS,
-            ratatui_image::Resize::Fit(None),
-        )?;
-        app.update(Action::Engine(EngineEvent::Thumb {
-            id: ThumbKey::Image(i as u32),
-            protocol: Box::new(p),
-        }));
-    }
-    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48))?;
-    let mut lat = Vec::with_capacity(presses);
-    for i in 0..presses {
-        let key = KeyEvent::from(if i % 50 < 25 { KeyCode::Down } else { KeyCode::Up });
-        let t = Instant::now();
-        if let Some(a) = keys::action(key, false) {
-            app.update(a);
-        }
-        terminal.draw(|f| crate::tui::ui::render(&app, f))?;
-        lat.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    lat.sort_by(f64::total_cmp);
-    Ok(
-        json!({"bench": "tui", "presses": presses, "terminal": "160x48 TestBackend, half-block thumbnails cached", "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99)}),
-    )
-}
-
-fn empty_report() -> crate::report::EvalReport {
-    use crate::report::*;
-    EvalReport {
-        schema: SCHEMA.into(),
-        dataset: DatasetInfo {
-            root: String::new(),
-            format: String::new(),
-            images: 0,
-            queries: 0,
-            queries_without_relevant: 0,
-            skipped: vec![],
-            issues: 0,
-            fingerprint: String::new(),
-        },
-        relevance: RelevanceInfo {
-            method: "tfidf".into(),
-            threshold: 0.3,
-            mean_pair_relevance: 0.0,
-            bootstrap_resamples: 0,
-            seed: 0,
-        },
-        k: vec![10],
-        models: vec![],
-        baselines: Baselines { random: Default::default(), oracle: Default::default() },
-        comparisons: vec![],
-        environment: super::environment(),
-    }
+    Ok(SearchBench {
+        bench: "search",
+        vectors: label.to_owned(),
+        n,
+        dim,
+        queries: nq,
+        exact_top10_seconds: exact_s,
+        exact_queries_per_s: nq as f64 / exact_s,
+        arroy_build_seconds: meta.build_seconds,
+        n_trees: DEFAULT_N_TREES,
+        ann: per_k,
+    })
 }
 
 #[cfg(test)]
@@ -298,7 +284,7 @@ mod tests {
     fn exact_topk_matches_brute_force_on_a_small_case() {
         let v = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]];
         let q = ndarray::array![[1.0f32, 0.0]];
-        let top = exact_topk(v.view(), q.view(), 3);
+        let top = exact_topk(&v.view(), &q.view(), 3);
         assert_eq!(top[0].iter().map(|h| h.0).collect::<Vec<_>>(), [0, 2, 1]);
         assert_eq!(top[0][1].1, 0.6);
     }

@@ -71,7 +71,7 @@ pub fn run(
             }
         });
         let mut result = Ok(());
-        for p in rx.iter() {
+        for p in &rx {
             let mut out: Vec<(usize, Outcome)> = Vec::with_capacity(p.keys.len());
             let vectors = if p.ok.is_empty() {
                 Vec::new()

@@ -1,21 +1,29 @@
 //! `eval`: exact neighbours per model, caption relevance, metrics, baselines, comparisons.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
 
+use anyhow::{bail, Context};
 use rayon::prelude::*;
 
+use super::index::{index_all, Indexed};
+use crate::cli::{EvalArgs, MetricArgs};
+use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::metrics as m;
+use crate::rank::exact_ranking;
 use crate::relevance::{Method, Relevance};
 use crate::report::{
     self, Ann, Baselines, Comparison, DatasetInfo, EvalReport, ModelReport, RelevanceInfo, Skipped,
     Stat,
 };
 use crate::store::{IndexMeta, Store};
-
-use super::index::Indexed;
+use crate::{say, warn};
 
 /// Evaluation settings.
+#[derive(Debug, Clone)]
 pub struct EvalOptions {
     pub ks: Vec<usize>,
     pub method: Method,
@@ -24,28 +32,91 @@ pub struct EvalOptions {
     pub seed: u64,
 }
 
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { ks: vec![1, 5, 10], method: Method::Tfidf, threshold: 0.3, bootstrap: 1000, seed: 0 }
+    }
+}
+
+impl From<&MetricArgs> for EvalOptions {
+    fn from(a: &MetricArgs) -> Self {
+        Self {
+            ks: a.k.clone(),
+            method: a.relevance,
+            threshold: a.threshold,
+            bootstrap: a.bootstrap,
+            ..Self::default()
+        }
+    }
+}
+
+impl EvalOptions {
+    /// The largest cut-off: the one the main metric (nDCG) is reported at.
+    pub fn k_max(&self) -> usize {
+        self.ks.iter().max().copied().unwrap_or(10)
+    }
+
+    /// The metric that ranks models and that comparisons test.
+    pub fn main_metric(&self) -> String {
+        format!("ndcg@{}", self.k_max())
+    }
+}
+
+/// `embtui eval`.
+pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let opts = EvalOptions::from(&a.metric);
+    // Read the baseline first: a bad path should fail before minutes of embedding.
+    let baseline = a.check.as_deref().map(load_report).transpose()?;
+    let ds = cfg.dataset(&a.data)?;
+    if !ds.has_captions() {
+        bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
+    }
+    let store = Store::open(&cfg.store_dir)?;
+    let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
+    let rep = evaluate(&store, &ds, &indexed, &opts)?.report;
+    let text = serde_json::to_string_pretty(&rep)?;
+    if let Some(p) = &a.out {
+        std::fs::write(p, format!("{text}\n"))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if a.json {
+        writeln!(stdout, "{text}")?;
+    } else {
+        write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep)))?;
+    }
+    let (Some(b), Some(path)) = (baseline, &a.check) else { return Ok(ExitCode::SUCCESS) };
+    let regs = report::regressions(&rep, &b, a.tolerance);
+    for r in &regs {
+        warn!("regression: {r}");
+    }
+    if !regs.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    say!("check passed against {} (tolerance {})", path.display(), a.tolerance);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a saved report for `--check`.
+fn load_report(p: &Path) -> anyhow::Result<EvalReport> {
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("reading baseline {}", p.display()))?;
+    let r: EvalReport = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not an embtui eval report; write one with `embtui eval --json --out FILE`",
+            p.display()
+        )
+    })?;
+    if r.schema != report::SCHEMA {
+        bail!("{} has schema {:?}, this embtui reads {:?}", p.display(), r.schema, report::SCHEMA);
+    }
+    Ok(r)
+}
+
 /// The per-query values of every metric, for one ranking.
 pub struct PerQuery {
     pub values: BTreeMap<String, Vec<f64>>,
     pub without_relevant: usize,
-}
-
-/// Exact cosine ranking of all `cands` for query `q` (excluded), best first, ties by id.
-pub fn exact_ranking(vectors: &[&[f32]], q: usize) -> Vec<(u32, f32)> {
-    let others = vectors.iter().enumerate().filter(|&(i, _)| i != q);
-    rank(others.map(|(i, v)| (i as u32, *v)), vectors[q])
-}
-
-/// Candidates `(id, vector)` scored by cosine (dot product of unit vectors) against `query`,
-/// best first, ties broken by id.
-pub fn rank<'a>(
-    candidates: impl Iterator<Item = (u32, &'a [f32])>,
-    query: &[f32],
-) -> Vec<(u32, f32)> {
-    let mut scored: Vec<(u32, f32)> =
-        candidates.map(|(i, v)| (i, v.iter().zip(query).map(|(a, b)| a * b).sum())).collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored
 }
 
 /// Metrics for each query of a ranking function (`rank(q)` returns candidate ids, best first).
@@ -60,9 +131,7 @@ pub fn per_query(
         .map(|q| {
             let row = rel.row(q);
             let ranked: Vec<f32> = rank(q).iter().map(|&d| row[d as usize]).collect();
-            let mut ideal: Vec<f32> =
-                row.iter().enumerate().filter(|&(d, _)| d != q).map(|(_, &r)| r).collect();
-            ideal.sort_by(|a, b| b.total_cmp(a));
+            let ideal = ideal_desc(&row, q);
             let r = ideal.iter().filter(|&&x| x >= o.threshold).count();
             let mut vals = BTreeMap::new();
             for &k in &o.ks {
@@ -88,41 +157,33 @@ pub fn per_query(
     PerQuery { values, without_relevant }
 }
 
+/// Every candidate's relevance to query `q` (itself excluded), sorted descending.
+fn ideal_desc(row: &[f32], q: usize) -> Vec<f32> {
+    let mut ideal: Vec<f32> =
+        row.iter().enumerate().filter(|&(d, _)| d != q).map(|(_, &r)| r).collect();
+    ideal.sort_by(|a, b| b.total_cmp(a));
+    ideal
+}
+
 /// Expected metric values of a uniformly random ranking, averaged over queries.
 pub fn random_baseline(rel: &Relevance, o: &EvalOptions) -> BTreeMap<String, f64> {
-    let n = rel.len();
-    let rows: Vec<BTreeMap<String, f64>> = (0..n)
+    let rows: Vec<BTreeMap<String, f64>> = (0..rel.len())
         .into_par_iter()
         .map(|q| {
             let row = rel.row(q);
-            let others: Vec<f32> =
-                row.iter().enumerate().filter(|&(d, _)| d != q).map(|(_, &r)| r).collect();
-            let mcount = others.len().max(1) as f64;
-            let mean_rel = others.iter().map(|&x| f64::from(x)).sum::<f64>() / mcount;
-            let r = others.iter().filter(|&&x| x >= o.threshold).count();
-            let mut ideal = others.clone();
-            ideal.sort_by(|a, b| b.total_cmp(a));
+            let ideal = ideal_desc(&row, q);
+            let m_count = ideal.len();
+            let mean_rel = ideal.iter().map(|&x| f64::from(x)).sum::<f64>() / m_count.max(1) as f64;
+            let r = ideal.iter().filter(|&&x| x >= o.threshold).count();
             let mut vals = BTreeMap::new();
             for &k in &o.ks {
-                let kk = k.min(others.len());
-                let disc: f64 = (0..kk).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
-                let idcg: f64 = ideal
-                    .iter()
-                    .take(k)
-                    .enumerate()
-                    .map(|(i, &x)| f64::from(x) / ((i + 2) as f64).log2())
-                    .sum();
-                vals.insert(
-                    format!("ndcg@{k}"),
-                    if idcg > 0.0 { mean_rel * disc / idcg } else { 0.0 },
-                );
-                vals.insert(format!("overlap@{k}"), mean_rel * kk as f64 / k as f64);
-                vals.insert(format!("p@{k}"), r as f64 / mcount * kk as f64 / k as f64);
+                vals.insert(format!("ndcg@{k}"), m::random_ndcg_at_k(mean_rel, &ideal, k, m_count));
+                vals.insert(format!("overlap@{k}"), m::random_overlap_at_k(mean_rel, k, m_count));
+                vals.insert(format!("p@{k}"), m::random_precision_at_k(r, m_count, k));
             }
-            if r > 0 {
-                // E[AP@R] for a random ranking ≈ R / M (the share of relevant items).
-                vals.insert("map@r".into(), r as f64 / mcount);
-                vals.insert("mrr".into(), m::random_mrr(others.len(), r));
+            if let Some(ap) = m::random_map_at_r(r, m_count) {
+                vals.insert("map@r".into(), ap);
+                vals.insert("mrr".into(), m::random_mrr(m_count, r));
             }
             vals
         })
@@ -180,9 +241,16 @@ pub struct Evaluation {
     pub report: EvalReport,
     /// Dataset ids of the evaluated images (embedded by every model); position = query index.
     pub keep: Vec<usize>,
-    /// Per model, nDCG at the largest k for each query (query index order).
+    /// Per model, the main metric (nDCG at the largest k) of each query (query index order).
     pub per_query_ndcg: Vec<Vec<f64>>,
     pub relevance: Relevance,
+}
+
+/// One model's report and its per-query main metric.
+struct Scored {
+    report: ModelReport,
+    main: Vec<f64>,
+    without_relevant: usize,
 }
 
 /// Evaluates indexed models on the images every model embedded.
@@ -195,79 +263,122 @@ pub fn evaluate(
     let keep: Vec<usize> =
         (0..ds.samples.len()).filter(|&i| indexed.iter().all(|x| x.vectors[i].is_some())).collect();
     if keep.len() < 2 {
-        anyhow::bail!("fewer than 2 images could be embedded by every model; nothing to evaluate");
+        bail!("fewer than 2 images could be embedded by every model; nothing to evaluate");
     }
     let captions: Vec<Vec<String>> = keep.iter().map(|&i| ds.samples[i].captions.clone()).collect();
     let rel = Relevance::new(o.method, &captions);
+    let scored: Vec<Scored> =
+        indexed.iter().map(|x| score_model(store, x, &keep, &rel, o)).collect::<Result<_, _>>()?;
+    let oracle = oracle(&rel, o);
+    let comparisons = comparisons(&scored, o);
+    let without_relevant = scored.first().map_or(0, |s| s.without_relevant);
+    let per_query_ndcg = scored.iter().map(|s| s.main.clone()).collect();
+    let report = EvalReport {
+        schema: report::SCHEMA.into(),
+        dataset: dataset_info(ds, indexed, keep.len(), without_relevant),
+        relevance: RelevanceInfo {
+            method: o.method.to_string(),
+            threshold: o.threshold,
+            mean_pair_relevance: mean_pair_relevance(&rel),
+            bootstrap_resamples: o.bootstrap,
+            seed: o.seed,
+        },
+        k: o.ks.clone(),
+        models: scored.into_iter().map(|s| s.report).collect(),
+        baselines: Baselines { random: random_baseline(&rel, o), oracle },
+        comparisons,
+        environment: super::environment(),
+    };
+    Ok(Evaluation { report, keep, per_query_ndcg, relevance: rel })
+}
+
+/// Metrics of one model's exact rankings, with intervals and ANN recall.
+fn score_model(
+    store: &Store,
+    x: &Indexed,
+    keep: &[usize],
+    rel: &Relevance,
+    o: &EvalOptions,
+) -> anyhow::Result<Scored> {
+    let vectors: Vec<&[f32]> =
+        keep.iter().map(|&i| x.vectors[i].as_deref().unwrap_or(&[])).collect();
     let ids: Vec<u32> = keep.iter().map(|&i| i as u32).collect();
-    let mut models = Vec::new();
-    let mut per_model: Vec<(String, Vec<f64>)> = Vec::new();
-    let main_key = format!("ndcg@{}", o.ks.iter().max().copied().unwrap_or(10));
-    let mut without_relevant = 0;
-    for x in indexed {
-        let vectors: Vec<&[f32]> =
-            keep.iter().map(|&i| x.vectors[i].as_deref().unwrap_or(&[])).collect();
-        let pq = per_query(&rel, o, |q| {
-            exact_ranking(&vectors, q).into_iter().map(|(i, _)| i).collect()
-        });
-        without_relevant = pq.without_relevant;
-        let metrics: report::Metrics =
-            pq.values.iter().map(|(k, v)| (k.clone(), stat(v, o))).collect();
-        per_model
-            .push((x.meta.model.clone(), pq.values.get(&main_key).cloned().unwrap_or_default()));
-        let search_k = default_search_k(x.meta.n_trees);
-        models.push(ModelReport {
-            name: x.meta.model.clone(),
-            dim: x.meta.dim,
-            device: x.device.clone(),
-            onnx_sha256: x.meta.onnx_sha256.clone(),
-            images_per_second: x.images_per_second(),
-            embed_seconds: x.embed_seconds,
-            embedded: x.embedded,
-            cached: x.cached,
-            metrics,
-            ann: Ann {
-                recall_at_10: ann_recall(store, &x.meta, &vectors, &ids, search_k)?,
-                n_trees: x.meta.n_trees,
-                search_k,
-                build_seconds: x.meta.build_seconds,
-            },
-        });
-    }
-    let oracle = per_query(&rel, o, |q| {
+    let pq =
+        per_query(rel, o, |q| exact_ranking(&vectors, q).into_iter().map(|(i, _)| i).collect());
+    let metrics: report::Metrics = pq.values.iter().map(|(k, v)| (k.clone(), stat(v, o))).collect();
+    let search_k = default_search_k(x.meta.n_trees);
+    let report = ModelReport {
+        name: x.meta.model.clone(),
+        dim: x.meta.dim,
+        device: x.device.clone(),
+        onnx_sha256: x.meta.onnx_sha256.clone(),
+        images_per_second: x.images_per_second(),
+        embed_seconds: x.embed_seconds,
+        embedded: x.embedded,
+        cached: x.cached,
+        metrics,
+        ann: Ann {
+            recall_at_10: ann_recall(store, &x.meta, &vectors, &ids, search_k)?,
+            n_trees: x.meta.n_trees,
+            search_k,
+            build_seconds: x.meta.build_seconds,
+        },
+    };
+    let main = pq.values.get(&o.main_metric()).cloned().unwrap_or_default();
+    Ok(Scored { report, main, without_relevant: pq.without_relevant })
+}
+
+/// Mean metric values of the ideal ranking (candidates sorted by relevance).
+fn oracle(rel: &Relevance, o: &EvalOptions) -> BTreeMap<String, f64> {
+    let pq = per_query(rel, o, |q| {
         let row = rel.row(q);
         let mut c: Vec<u32> = (0..row.len() as u32).filter(|&d| d as usize != q).collect();
         c.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
         c
     });
-    let oracle_means = oracle
-        .values
+    pq.values
         .iter()
         .map(|(k, v)| (k.clone(), v.iter().sum::<f64>() / v.len().max(1) as f64))
-        .collect();
-    let mut comparisons = Vec::new();
-    for i in 0..per_model.len() {
-        for j in i + 1..per_model.len() {
-            let (delta, p_value) =
-                m::paired_permutation(&per_model[i].1, &per_model[j].1, o.bootstrap, o.seed);
-            comparisons.push(Comparison {
-                a: per_model[i].0.clone(),
-                b: per_model[j].0.clone(),
-                metric: main_key.clone(),
+        .collect()
+}
+
+/// Paired permutation tests of the main metric between every two models.
+fn comparisons(scored: &[Scored], o: &EvalOptions) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for (i, a) in scored.iter().enumerate() {
+        for b in &scored[i + 1..] {
+            let (delta, p_value) = m::paired_permutation(&a.main, &b.main, o.bootstrap, o.seed);
+            out.push(Comparison {
+                a: a.report.name.clone(),
+                b: b.report.name.clone(),
+                metric: o.main_metric(),
                 delta,
                 p_value,
             });
         }
     }
-    let mean_pair = (0..rel.len())
+    out
+}
+
+/// The mean relevance of two different evaluated images.
+fn mean_pair_relevance(rel: &Relevance) -> f64 {
+    let total: f64 = (0..rel.len())
         .into_par_iter()
         .map(|q| {
             let row = rel.row(q);
             (row.iter().map(|&x| f64::from(x)).sum::<f64>() - f64::from(row[q]))
                 / (row.len() - 1) as f64
         })
-        .sum::<f64>()
-        / rel.len() as f64;
+        .sum();
+    total / rel.len() as f64
+}
+
+fn dataset_info(
+    ds: &Dataset,
+    indexed: &[Indexed],
+    queries: usize,
+    queries_without_relevant: usize,
+) -> DatasetInfo {
     let mut skipped: Vec<Skipped> = Vec::new();
     for x in indexed {
         for (image, reason) in &x.skipped {
@@ -276,33 +387,16 @@ pub fn evaluate(
             }
         }
     }
-    let report = EvalReport {
-        schema: report::SCHEMA.into(),
-        dataset: DatasetInfo {
-            root: ds.root.display().to_string(),
-            format: serde_json::to_value(ds.format)?.as_str().unwrap_or("").to_owned(),
-            images: ds.samples.len(),
-            queries: keep.len(),
-            queries_without_relevant: without_relevant,
-            skipped,
-            issues: ds.issues.len(),
-            fingerprint: ds.fingerprint(),
-        },
-        relevance: RelevanceInfo {
-            method: serde_json::to_value(o.method)?.as_str().unwrap_or("").to_owned(),
-            threshold: o.threshold,
-            mean_pair_relevance: mean_pair,
-            bootstrap_resamples: o.bootstrap,
-            seed: o.seed,
-        },
-        k: o.ks.clone(),
-        models,
-        baselines: Baselines { random: random_baseline(&rel, o), oracle: oracle_means },
-        comparisons,
-        environment: super::environment(),
-    };
-    let per_query_ndcg = per_model.into_iter().map(|(_, v)| v).collect();
-    Ok(Evaluation { report, keep, per_query_ndcg, relevance: rel })
+    DatasetInfo {
+        root: ds.root.display().to_string(),
+        format: ds.format.to_string(),
+        images: ds.samples.len(),
+        queries,
+        queries_without_relevant,
+        skipped,
+        issues: ds.issues.len(),
+        fingerprint: ds.fingerprint(),
+    }
 }
 
 fn stat(v: &[f64], o: &EvalOptions) -> Stat {

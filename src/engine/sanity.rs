@@ -1,25 +1,46 @@
-//! `embtui relevance`: does caption-overlap relevance mean something on this dataset?
-//! Pairs of photos of the same subject should score clearly higher than unrelated pairs.
+//! `dataset` (what was read) and `relevance` (does caption relevance mean something here?):
+//! pairs of photos of the same subject should score clearly higher than unrelated pairs.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use clap::ValueEnum;
 use rust_stemmers::{Algorithm, Stemmer};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::dataset::Dataset;
+use crate::cli::RelevanceArgs;
+use crate::dataset::{Dataset, Issue};
 use crate::relevance::{terms, Method, Relevance};
 use crate::text::sanitize;
 
+/// One subject's within-group and unrelated mean relevance.
+#[derive(Debug, Serialize)]
+pub struct SubjectRow {
+    pub subject: String,
+    pub images: usize,
+    pub within: f64,
+    pub unrelated: f64,
+    /// within / unrelated (null when no unrelated pair has any relevance).
+    pub ratio: Option<f64>,
+}
+
+/// Same-subject vs unrelated pairs, for one method.
+#[derive(Debug, Serialize)]
+pub struct SubjectReport {
+    pub method: Method,
+    pub images: usize,
+    pub subjects: Vec<SubjectRow>,
+}
+
 /// Per subject: images most annotators describe with it (≥ 3 of 5 captions), the mean
 /// relevance of pairs inside that group, and of pairs between it and images none describe so.
-pub fn subjects(ds: &Dataset, subjects: &[String], method: Method) -> serde_json::Value {
+pub fn subjects(ds: &Dataset, subjects: &[String], method: Method) -> SubjectReport {
     let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
     let rel = Relevance::new(method, &captions);
     let stemmer = Stemmer::create(Algorithm::English);
     let mentions: Vec<Vec<Vec<String>>> =
         captions.iter().map(|caps| caps.iter().map(|c| terms(c, &stemmer)).collect()).collect();
-    let rows: Vec<serde_json::Value> = subjects
+    let rows = subjects
         .iter()
         .map(|subject| {
             let stem = stemmer.stem(&subject.to_lowercase()).into_owned();
@@ -30,11 +51,9 @@ pub fn subjects(ds: &Dataset, subjects: &[String], method: Method) -> serde_json
             let (mut within, mut nw, mut across, mut na) = (0.0, 0usize, 0.0, 0usize);
             for &a in &group {
                 let row = rel.row(a);
-                for &b in &group {
-                    if a != b {
-                        within += f64::from(row[b]);
-                        nw += 1;
-                    }
+                for &b in group.iter().filter(|&&b| b != a) {
+                    within += f64::from(row[b]);
+                    nw += 1;
                 }
                 for &b in &others {
                     across += f64::from(row[b]);
@@ -42,120 +61,177 @@ pub fn subjects(ds: &Dataset, subjects: &[String], method: Method) -> serde_json
                 }
             }
             let within = within / nw.max(1) as f64;
-            let across = across / na.max(1) as f64;
-            json!({"subject": subject, "images": group.len(), "within": within, "unrelated": across,
-                   "ratio": if across > 0.0 { within / across } else { f64::INFINITY }})
+            let unrelated = across / na.max(1) as f64;
+            SubjectRow {
+                subject: subject.clone(),
+                images: group.len(),
+                within,
+                unrelated,
+                ratio: (unrelated > 0.0).then(|| within / unrelated),
+            }
         })
         .collect();
-    json!({"method": method, "images": captions.len(), "subjects": rows})
+    SubjectReport { method, images: captions.len(), subjects: rows }
 }
 
-/// Why two images are (not) relevant: rel and each image's heaviest terms.
-pub fn explain(
-    ds: &Dataset,
-    a: &str,
-    b: &str,
-    method: Method,
-) -> anyhow::Result<serde_json::Value> {
+/// Why two images are (not) relevant under one method.
+#[derive(Debug, Serialize)]
+pub struct PairExplanation {
+    pub method: Method,
+    pub rel: f32,
+    /// Words both images' captions use, with what each adds to `rel`.
+    pub shared: Vec<(String, f32)>,
+    pub a_terms: Vec<(String, f32)>,
+    pub b_terms: Vec<(String, f32)>,
+}
+
+/// `relevance --pair A,B`: one explanation per method.
+#[derive(Debug, Serialize)]
+pub struct PairReport {
+    pub a: String,
+    pub b: String,
+    pub methods: Vec<PairExplanation>,
+}
+
+fn explain(ds: &Dataset, a: &str, b: &str, methods: &[Method]) -> anyhow::Result<PairReport> {
     let find = |n: &str| {
         ds.samples.iter().position(|s| s.name == n).ok_or_else(|| {
-            anyhow::anyhow!("image {n} is not in the dataset (names as in its caption file)")
+            anyhow::anyhow!(
+                "image {} is not in the dataset (names as in its caption file)",
+                sanitize(n)
+            )
         })
     };
     let (ia, ib) = (find(a)?, find(b)?);
     let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
-    let rel = Relevance::new(method, &captions);
-    Ok(json!({"a": a, "b": b, "method": method, "rel": rel.pair(ia, ib),
-              "a_terms": rel.top_terms(ia, 8), "b_terms": rel.top_terms(ib, 8)}))
+    let methods = methods
+        .iter()
+        .map(|&method| {
+            let rel = Relevance::new(method, &captions);
+            PairExplanation {
+                method,
+                rel: rel.pair(ia, ib),
+                shared: rel.shared_terms(ia, ib),
+                a_terms: rel.top_terms(ia, 8),
+                b_terms: rel.top_terms(ib, 8),
+            }
+        })
+        .collect();
+    Ok(PairReport { a: a.to_owned(), b: b.to_owned(), methods })
+}
+
+fn terms_line(t: &[(String, f32)]) -> String {
+    t.iter().map(|(w, x)| format!("{} {x:.2}", sanitize(w))).collect::<Vec<_>>().join(", ")
 }
 
 /// `embtui relevance`: a pair explained, or same-subject vs unrelated pairs per method.
-pub fn relevance_cmd(
-    ds: &Dataset,
-    subjects_: &[String],
-    pair: &[String],
-    methods: &[Method],
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+pub fn relevance(ds: &Dataset, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
     if !ds.has_captions() {
         anyhow::bail!("{} has no captions, so there is no relevance to check", ds.root.display());
     }
+    let methods: Vec<Method> = match a.relevance {
+        Some(m) => vec![m],
+        None => Method::value_variants().to_vec(),
+    };
     let mut out = std::io::stdout().lock();
-    if !pair.is_empty() {
-        if pair.len() != 2 {
+    if !a.pair.is_empty() {
+        let [x, y] = a.pair.as_slice() else {
             anyhow::bail!("--pair takes two image names separated by a comma");
+        };
+        let r = explain(ds, x, y, &methods)?;
+        if a.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            return Ok(ExitCode::SUCCESS);
         }
-        for &m in methods {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&explain(ds, &pair[0], &pair[1], m)?)?
-            )?;
+        writeln!(out, "{} vs {}", sanitize(&r.a), sanitize(&r.b))?;
+        for e in &r.methods {
+            writeln!(out, "{:<8} rel {:.3}  shared: {}", e.method, e.rel, terms_line(&e.shared))?;
         }
+        let first = &r.methods[0];
+        writeln!(out, "heaviest words ({}), A: {}", first.method, terms_line(&first.a_terms))?;
+        writeln!(out, "heaviest words ({}), B: {}", first.method, terms_line(&first.b_terms))?;
+        writeln!(out, "(words are matched after stemming: \"dogs\" and \"dog\" are one term)")?;
         return Ok(ExitCode::SUCCESS);
     }
-    for &m in methods {
-        let v = subjects(ds, subjects_, m);
-        if json {
-            writeln!(out, "{v}")?;
-            continue;
-        }
-        let method = v["method"].as_str().unwrap_or("");
+    let reports: Vec<SubjectReport> =
+        methods.iter().map(|&m| subjects(ds, &a.subjects, m)).collect();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for v in &reports {
         writeln!(
             out,
-            "relevance {method} on {} images: mean rel of same-subject pairs vs unrelated pairs",
-            v["images"]
+            "relevance {} on {} images: mean rel of same-subject pairs vs unrelated pairs",
+            v.method, v.images
         )?;
         writeln!(
             out,
             "{:<12}{:>8}{:>10}{:>11}{:>8}",
             "subject", "images", "within", "unrelated", "ratio"
         )?;
-        for r in v["subjects"].as_array().into_iter().flatten() {
+        for r in &v.subjects {
+            let ratio = r.ratio.map_or("-".into(), |x| format!("{x:.1}"));
             writeln!(
                 out,
-                "{:<12}{:>8}{:>10.3}{:>11.3}{:>8.1}",
-                sanitize(r["subject"].as_str().unwrap_or("")),
-                r["images"].as_u64().unwrap_or(0),
-                r["within"].as_f64().unwrap_or(0.0),
-                r["unrelated"].as_f64().unwrap_or(0.0),
-                r["ratio"].as_f64().unwrap_or(0.0)
+                "{:<12}{:>8}{:>10.3}{:>11.3}{ratio:>8}",
+                sanitize(&r.subject),
+                r.images,
+                r.within,
+                r.unrelated
             )?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `dataset --json` prints.
+#[derive(Debug, Serialize)]
+pub struct DatasetSummary<'a> {
+    pub root: String,
+    pub format: crate::dataset::Format,
+    pub images_dir: String,
+    pub images: usize,
+    pub captions: usize,
+    pub uncaptioned_images: usize,
+    pub captions_of_missing_images: usize,
+    pub fingerprint: String,
+    pub issues: &'a [Issue],
+}
+
 /// `embtui dataset`: what was read and every problem found.
 pub fn dataset_summary(ds: &Dataset, json: bool) -> anyhow::Result<ExitCode> {
-    let captions: usize = ds.samples.iter().map(|s| s.captions.len()).sum();
+    let s = DatasetSummary {
+        root: ds.root.display().to_string(),
+        format: ds.format,
+        images_dir: ds.images_dir.display().to_string(),
+        images: ds.samples.len(),
+        captions: ds.samples.iter().map(|s| s.captions.len()).sum(),
+        uncaptioned_images: ds.uncaptioned,
+        captions_of_missing_images: ds.missing_images,
+        fingerprint: ds.fingerprint(),
+        issues: &ds.issues,
+    };
     let mut out = std::io::stdout().lock();
     if json {
-        let v = json!({
-            "root": ds.root.display().to_string(), "format": ds.format,
-            "images_dir": ds.images_dir.display().to_string(), "images": ds.samples.len(),
-            "captions": captions, "uncaptioned_images": ds.uncaptioned,
-            "captions_of_missing_images": ds.missing_images, "fingerprint": ds.fingerprint(),
-            "issues": ds.issues,
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (root, dir) = (ds.root.display(), ds.images_dir.display());
+    let root = sanitize(&s.root);
+    let dir = sanitize(&s.images_dir);
     writeln!(
         out,
-        "{root} ({:?}): {} images with {captions} captions in {dir}",
-        ds.format,
-        ds.samples.len()
+        "{root} ({}): {} images with {} captions in {dir}",
+        s.format, s.images, s.captions
     )?;
     writeln!(
         out,
         "{} images without captions, {} captioned images missing, {} issues",
-        ds.uncaptioned,
-        ds.missing_images,
-        ds.issues.len()
+        s.uncaptioned_images,
+        s.captions_of_missing_images,
+        s.issues.len()
     )?;
-    for i in &ds.issues {
+    for i in s.issues {
         let line = i.line.map_or(String::new(), |l| format!(":{l}"));
         writeln!(out, "  {}{line}: {}", sanitize(&i.file), sanitize(&i.message))?;
     }

@@ -36,6 +36,13 @@ pub struct ModelEntry {
     pub text: Option<TextTower>,
 }
 
+impl ModelEntry {
+    /// True when the input is `[N, 3, H, W]` (else `[N, H, W, 3]`).
+    pub fn is_nchw(&self) -> bool {
+        self.layout == Layout::Nchw
+    }
+}
+
 /// A text encoder whose embeddings live in the image model's space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +123,11 @@ pub struct Resize {
     pub round: Rounding,
 }
 
+/// The largest model input side a manifest may declare.
+pub const MAX_INPUT_SIDE: u32 = 4096;
+/// The largest embedding dimension a manifest may declare.
+pub const MAX_DIM: usize = 65_536;
+
 /// Why a manifest could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -177,6 +189,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ModelEntry>, ManifestError> 
 }
 
 fn validate(m: &ModelEntry) -> Result<(), String> {
+    // An input side or embedding this large is a typo, and allocating for it would abort.
+    if m.size > MAX_INPUT_SIDE || m.resize.to > MAX_INPUT_SIDE {
+        return Err(format!(
+            "`size` {} / `resize.to` {} exceed {MAX_INPUT_SIDE} px; no image model takes inputs \
+             that large",
+            m.size, m.resize.to
+        ));
+    }
+    if m.dim > MAX_DIM {
+        return Err(format!("`dim` {} exceeds {MAX_DIM}", m.dim));
+    }
     let out_side = m.pad.or(m.crop).unwrap_or(m.resize.to);
     if m.resize.rule != ResizeRule::Exact && m.crop.is_none() && m.pad.is_none() {
         return Err(format!(
@@ -222,6 +245,13 @@ mod tests {
             err,
             "manifest m.toml: model `efficientnet-lite0`: preprocessing ends at 200 px but `size` is 224"
         );
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_anything_is_allocated() {
+        let text = BUILTIN.replacen("size = 224", "size = 100000", 1);
+        let err = parse(&text, Path::new("m.toml")).unwrap_err().to_string();
+        assert!(err.contains("exceed 4096 px"), "{err}");
     }
 
     #[test]

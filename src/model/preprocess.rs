@@ -1,72 +1,14 @@
-//! Image decoding and preprocessing: file bytes → the model's input tensor, as the manifest says.
+//! Preprocessing: a decoded image → the model's input tensor, as the manifest says.
 //!
 //! Mirrors `onnx/reference.py` (PIL + numpy) step for step; `fast_image_resize` implements the
 //! same convolution filters as PIL, which keeps embtui's embeddings within cosine 0.999 of it.
 
-use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+use image::RgbImage;
 
 use super::manifest::{Channels, Layout, ModelEntry, ResizeRule, Rounding};
-
-/// The largest image embtui decodes, in pixels per side; larger declared sizes are refused
-/// before any pixel memory is allocated.
-pub const MAX_SIDE: u32 = 16_384;
-/// Decoder memory limit (bytes).
-const MAX_ALLOC: u64 = 512 * 1024 * 1024;
-
-/// Why one image could not be embedded. The run goes on; the image is skipped and counted.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum ImageError {
-    #[error("cannot read file: {0}")]
-    Io(String),
-    #[error("file is empty (0 bytes)")]
-    Empty,
-    #[error("not a supported image: {0}")]
-    Format(String),
-    #[error("declared size {width}×{height} exceeds the limit of {max}×{max} pixels")]
-    TooLarge { width: u32, height: u32, max: u32 },
-    #[error("cannot decode image: {0}")]
-    Decode(String),
-}
-
-/// Reads and decodes an image file to 8-bit RGB, EXIF orientation applied.
-pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageError> {
-    let bytes = std::fs::read(path).map_err(|e| ImageError::Io(e.to_string()))?;
-    decode_rgb(&bytes)
-}
-
-/// Decodes image bytes to 8-bit RGB, EXIF orientation applied, alpha dropped.
-pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, ImageError> {
-    if bytes.is_empty() {
-        return Err(ImageError::Empty);
-    }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ImageError::Io(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(ImageError::Format("unrecognised file signature".into()));
-    }
-    let mut decoder = reader.into_decoder().map_err(|e| ImageError::Format(e.to_string()))?;
-    let (width, height) = decoder.dimensions();
-    if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(ImageError::TooLarge { width, height, max: MAX_SIDE });
-    }
-    if width == 0 || height == 0 {
-        return Err(ImageError::Decode(format!("image has no pixels ({width}×{height})")));
-    }
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_ALLOC);
-    decoder.set_limits(limits).map_err(|e| ImageError::Decode(e.to_string()))?;
-    let orientation = decoder.orientation().ok();
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| ImageError::Decode(e.to_string()))?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
-    Ok(img.into_rgb8())
-}
+pub use crate::decode::ImageError;
 
 /// Size after the resize step with the manifest's rounding of the kept-aspect side.
 pub fn resized_size_with(
@@ -98,22 +40,22 @@ pub fn resized_size_with(
 }
 
 /// Resizes with the manifest's rule and filter (Pillow-exact, see `resample.rs`).
-pub fn resize(img: &RgbImage, m: &ModelEntry) -> Result<RgbImage, ImageError> {
+pub fn resize(img: &RgbImage, m: &ModelEntry) -> RgbImage {
     let (w, h) =
         resized_size_with(img.width(), img.height(), m.resize.rule, m.resize.to, m.resize.round);
     if (w, h) == img.dimensions() {
-        return Ok(img.clone());
+        return img.clone();
     }
-    Ok(super::resample::resize(img, w, h, m.resize.interpolation))
+    super::resample::resize(img, w, h, m.resize.interpolation)
 }
 
 /// Writes the model input for one decoded image into `out` (`size*size*3` floats, in the
 /// manifest's layout and channel order): resize → centre crop → centred zero pad → normalise.
-pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) -> Result<(), ImageError> {
+pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) {
     let s = m.size as usize;
     debug_assert_eq!(out.len(), s * s * 3);
-    let resized = resize(img, m)?;
-    let (rw, rh) = (resized.width() as i64, resized.height() as i64);
+    let resized = resize(img, m);
+    let (rw, rh) = (i64::from(resized.width()), i64::from(resized.height()));
     // Offset of the model canvas inside the resized image: positive crops, negative pads.
     let (off_x, off_y) = match (m.crop, m.pad) {
         (Some(c), _) => ((rw - i64::from(c)) / 2, (rh - i64::from(c)) / 2),
@@ -153,13 +95,13 @@ pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) -> Result<(
             }
         }
     }
-    Ok(())
 }
 
 /// Decodes a file and writes its model input; what a worker does for one image.
 pub fn load_tensor(path: &Path, m: &ModelEntry, out: &mut [f32]) -> Result<(), ImageError> {
-    let img = load_rgb(path)?;
-    write_tensor(&img, m, out)
+    let img = crate::decode::load_rgb(path)?;
+    write_tensor(&img, m, out);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -199,7 +141,7 @@ mod tests {
         let m = Manifest::load(&[]).unwrap().get("efficientnet-lite0").unwrap().clone();
         let img = RgbImage::from_pixel(300, 200, image::Rgb([128, 128, 128]));
         let mut out = vec![0.0; 224 * 224 * 3];
-        write_tensor(&img, &m, &mut out).unwrap();
+        write_tensor(&img, &m, &mut out);
         let want = (128.0 / 255.0 - 0.498) / 0.502; // 0.00767
         assert!(out.iter().all(|v| (v - want).abs() < 1e-5), "{}", out[0]);
     }
@@ -210,7 +152,7 @@ mod tests {
         // 448×224 white → 224×112, padded 56 rows above and below.
         let img = RgbImage::from_pixel(448, 224, image::Rgb([255, 255, 255]));
         let mut out = vec![0.0; 224 * 224 * 3];
-        write_tensor(&img, &m, &mut out).unwrap();
+        write_tensor(&img, &m, &mut out);
         let red = |y: usize, x: usize| out[y * 224 + x]; // channel 0, NCHW
         let pad = (0.0 - 0.485) / 0.229;
         let white = (1.0 - 0.485) / 0.229;
@@ -225,13 +167,7 @@ mod tests {
         let m = Manifest::load(&[]).unwrap().get("open-nsfw").unwrap().clone();
         let img = RgbImage::from_pixel(256, 256, image::Rgb([10, 20, 30]));
         let mut out = vec![0.0; 224 * 224 * 3];
-        write_tensor(&img, &m, &mut out).unwrap();
+        write_tensor(&img, &m, &mut out);
         assert_eq!(&out[..3], &[30.0 - 104.0, 20.0 - 117.0, 10.0 - 123.0]);
-    }
-
-    #[test]
-    fn empty_and_garbage_bytes_are_errors_not_panics() {
-        assert_eq!(decode_rgb(b""), Err(ImageError::Empty));
-        assert!(matches!(decode_rgb(b"hello, not an image"), Err(ImageError::Format(_))));
     }
 }

@@ -128,12 +128,12 @@ pub fn resize(src: &RgbImage, w: u32, h: u32, f: Interpolation) -> RgbImage {
     let vert = coeffs(sh, h, f);
     if w != sw {
         // Only the rows the vertical pass reads are resampled horizontally, as Pillow does.
-        let (first, last) = if h != sh {
+        let (first, last) = if h == sh {
+            (0, sh)
+        } else {
             let first = vert.bounds.first().map_or(0, |b| b.0);
             let last = vert.bounds.last().map_or(sh, |b| b.0 + b.1);
             (first, last)
-        } else {
-            (0, sh)
         };
         let hc = coeffs(sw, w, f);
         let rows = last - first;

@@ -1,12 +1,14 @@
-//! One channel for everything the UI loop waits on: key presses, resizes, ticks and engine
-//! events. The input thread blocks on crossterm; the engine sends from its workers.
+//! One channel for everything the UI loop waits on: key presses, resizes, ticks, engine events
+//! and finished thumbnails. The input thread blocks on crossterm; the workers send theirs.
 
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use crossterm::event::{self, Event as CtEvent, KeyEvent};
+use ratatui_image::protocol::Protocol;
 
-use super::EngineEvent;
+use super::{Action, App, Effect, ThumbKey};
+use crate::engine::worker::{EngineEvent, Request};
 
 /// Anything the loop reacts to.
 pub enum Event {
@@ -14,9 +16,10 @@ pub enum Event {
     Resize,
     Tick,
     Engine(EngineEvent),
+    Thumb(ThumbKey, Box<Protocol>),
 }
 
-/// The merged channel; `sender()` is handed to the engine.
+/// The merged channel; clones of `tx` go to the input thread and the workers.
 pub struct Events {
     pub tx: Sender<Event>,
     pub rx: Receiver<Event>,
@@ -55,13 +58,31 @@ impl Events {
     }
 }
 
-/// The UI loop: waits on the merged channel, folds each event into `app`, forwards requests to
-/// the engine, redraws. Generic over the backend so tests can drive it on `TestBackend`.
+/// Where the loop sends what `App::update` asks for.
+pub struct Outlets {
+    pub engine: Sender<Request>,
+    pub thumbs: Sender<ThumbKey>,
+}
+
+impl Outlets {
+    fn carry_out(&self, effects: Vec<Effect>) {
+        for e in effects {
+            // A worker that has stopped has already reported why; nothing more to do here.
+            let _ = match e {
+                Effect::Engine(r) => self.engine.send(r).map_err(drop),
+                Effect::Thumb(k) => self.thumbs.send(k).map_err(drop),
+            };
+        }
+    }
+}
+
+/// The UI loop: waits on the merged channel, folds each event into `app`, carries out the
+/// effects, redraws. Generic over the backend so tests can drive it on `TestBackend`.
 pub fn run_loop<B: ratatui::backend::Backend>(
     terminal: &mut ratatui::Terminal<B>,
-    app: &mut super::App,
+    app: &mut App,
     rx: &Receiver<Event>,
-    requests: &Sender<super::Request>,
+    outlets: &Outlets,
 ) -> anyhow::Result<()>
 where
     B::Error: Send + Sync + 'static,
@@ -78,11 +99,10 @@ where
                 terminal.draw(|f| super::ui::render(app, f))?;
                 continue;
             }
-            Event::Engine(e) => super::Action::Engine(e),
+            Event::Engine(e) => Action::Engine(e),
+            Event::Thumb(k, p) => Action::Thumb(k, p),
         };
-        for r in app.update(action) {
-            let _ = requests.send(r);
-        }
+        outlets.carry_out(app.update(action));
         // Draw once per burst of events, so a flood of thumbnails never lags the keys.
         if rx.is_empty() {
             terminal.draw(|f| super::ui::render(app, f))?;

@@ -8,8 +8,9 @@ use ratatui::Frame;
 use ratatui_image::Image;
 
 use super::keys::{FOOTER, HELP};
-use super::{App, Focus, Hit, PromptKind, ThumbKey, View, TOP_K};
-use crate::engine::browse::THUMB_CELLS;
+use super::thumbs::THUMB_CELLS;
+use super::{App, Focus, PromptKind, ThumbKey, View, TOP_K};
+use crate::engine::worker::Hit;
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -29,8 +30,12 @@ pub fn render(app: &App, frame: &mut Frame) {
 }
 
 fn tabs(app: &App) -> Line<'static> {
-    let mut spans =
-        vec![Span::from(format!(" embtui · {} ({} images) ", app.dataset, app.items.len())).bold()];
+    let mut spans = vec![Span::from(format!(
+        " embtui · {} ({} images) ",
+        app.dataset,
+        app.queries.items.len()
+    ))
+    .bold()];
     for (v, label) in
         [(View::Compare, "1 Compare"), (View::Metrics, "2 Metrics"), (View::Disagree, "3 Disagree")]
     {
@@ -53,17 +58,15 @@ fn footer(app: &App) -> Line<'static> {
         ));
     }
     Line::from(vec![
-        Span::from(format!(" {} ", app.status)).reversed(),
+        Span::from(format!(" {} ", app.status())).reversed(),
         Span::from(format!("  {FOOTER}")),
     ])
 }
 
 fn rel_style(app: &App, rel: Option<f32>) -> Style {
-    if !app.color {
-        return Style::default();
-    }
+    let (true, Some(tau)) = (app.color, app.threshold()) else { return Style::default() };
     match rel {
-        Some(r) if r >= 0.3 => Style::default().fg(Color::Green),
+        Some(r) if r >= tau => Style::default().fg(Color::Green),
         Some(r) if r >= 0.1 => Style::default().fg(Color::Yellow),
         Some(_) => Style::default().fg(Color::Red),
         None => Style::default(),
@@ -78,14 +81,14 @@ fn compare(app: &App, frame: &mut Frame, area: Rect) {
         Layout::vertical([Constraint::Length(10), Constraint::Min(6), Constraint::Length(4)])
             .areas(right);
     query_pane(app, frame, query);
-    let n = app.models.len().max(1);
+    let n = app.models().len().max(1);
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(neighbours);
     for (m, col) in cols.iter().enumerate() {
         model_column(app, frame, *col, m);
     }
     let text = match app.focused_hit() {
         Some(h) => {
-            let item = &app.items[h.id as usize];
+            let item = &app.queries.items[h.id as usize];
             let mut lines = vec![Line::from(format!("{} · captions:", item.name)).bold()];
             lines.extend(item.captions.iter().map(|c| Line::from(format!("· {c}"))));
             Text::from(lines)
@@ -101,31 +104,28 @@ fn compare(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn query_list(app: &App, frame: &mut Frame, area: Rect) {
-    let title = if app.filter.is_empty() {
-        format!("queries ({})", app.visible.len())
+    let q = &app.queries;
+    let title = if q.filter.is_empty() {
+        format!("queries ({})", q.visible.len())
     } else {
-        format!(
-            "queries matching \"{}\" ({})",
-            crate::text::sanitize(&app.filter),
-            app.visible.len()
-        )
+        format!("queries matching \"{}\" ({})", crate::text::sanitize(&q.filter), q.visible.len())
     };
     let items: Vec<ListItem> =
-        app.visible.iter().map(|&i| ListItem::new(app.items[i].name.clone())).collect();
+        q.visible.iter().map(|&i| ListItem::new(q.items[i].name.clone())).collect();
     let mut block = Block::bordered().title(title);
-    if app.focus == Focus::Queries {
+    if app.compare.focus == Focus::Queries {
         block = block.border_style(Style::default().add_modifier(Modifier::BOLD));
     }
     let list = List::new(items)
         .block(block)
         .highlight_symbol("> ")
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
-    let mut state = ListState::default().with_selected(app.query().map(|_| app.cursor));
+    let mut state = ListState::default().with_selected(app.query().map(|_| q.cursor));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
-fn thumb(app: &App, frame: &mut Frame, area: Rect, key: ThumbKey) {
-    match app.thumbs.get(&key) {
+fn thumb(app: &App, frame: &mut Frame, area: Rect, key: &ThumbKey) {
+    match app.thumbs.ready.get(key) {
         // Clipping lets a thumbnail show in rows a little shorter than it was made for.
         Some(p) => frame.render_widget(Image::new(p).allow_clipping(true), area),
         None => frame.render_widget(Paragraph::new("…").dim(), area),
@@ -139,48 +139,58 @@ fn query_pane(app: &App, frame: &mut Frame, area: Rect) {
     let [img, text] =
         Layout::horizontal([Constraint::Length(THUMB_CELLS.width + 2), Constraint::Min(10)])
             .areas(inner);
-    let (key, lines) = match (&app.external, app.query()) {
-        (Some((label, _)), _) => (
-            ThumbKey::External,
+    let (key, lines) = match (&app.compare.outside, app.query()) {
+        (Some((query, _)), _) => (
+            match query {
+                crate::engine::search::Query::Image(p) => Some(ThumbKey::Outside(p.clone())),
+                crate::engine::search::Query::Text(_) => None,
+            },
             vec![
-                Line::from(label.clone()).bold(),
+                Line::from(crate::text::sanitize(&query.label())).bold(),
                 Line::from("(outside the dataset: no captions, no relevance)"),
             ],
         ),
         (None, Some(q)) => {
-            let item = &app.items[q];
+            let item = &app.queries.items[q];
             let mut l = vec![Line::from(item.name.clone()).bold()];
             l.extend(item.captions.iter().map(|c| Line::from(format!("· {c}"))));
-            (ThumbKey::Image(q as u32), l)
+            (Some(ThumbKey::Image(q as u32)), l)
         }
         (None, None) => {
             frame.render_widget(Paragraph::new("no query matches the filter"), inner);
             return;
         }
     };
-    thumb(app, frame, img, key);
+    if let Some(key) = key {
+        thumb(app, frame, img, &key);
+    } else {
+        frame.render_widget(Paragraph::new("…").dim(), img);
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text);
 }
 
 fn model_column(app: &App, frame: &mut Frame, area: Rect, m: usize) {
-    let Some(model) = app.models.get(m) else {
-        let msg = app
-            .progress
-            .as_ref()
-            .map_or_else(|| app.status.clone(), |(name, d, t)| format!("indexing {name}: {d}/{t}"));
+    let Some(model) = app.models().get(m) else {
+        let msg = match &app.phase {
+            super::Phase::Loading { progress: Some((name, d, t)), .. } => {
+                format!("indexing {}: {d}/{t}", crate::text::sanitize(name))
+            }
+            _ => app.status(),
+        };
         frame.render_widget(
             Paragraph::new(msg).block(Block::bordered().title(app.model_names.join(" · "))),
             area,
         );
         return;
     };
-    let ndcg = app.query().and_then(|q| model.ndcg10.get(q)).filter(|_| app.external.is_none());
+    let ndcg =
+        app.query().and_then(|q| model.ndcg.get(q)).filter(|_| app.compare.outside.is_none());
     let title = match ndcg {
         Some(v) => format!("{} · nDCG@10 {v:.2} · {}", model.name, model.device),
         None => format!("{} · {}", model.name, model.device),
     };
     let mut block = Block::bordered().title(title);
-    if app.focus == Focus::Neighbours && app.model_cursor == m {
+    if app.compare.focus == Focus::Neighbours && app.compare.model_cursor == m {
         block = block.border_style(Style::default().add_modifier(Modifier::BOLD));
     }
     let inner = block.inner(area);
@@ -196,14 +206,14 @@ fn model_column(app: &App, frame: &mut Frame, area: Rect, m: usize) {
         let [img, text] =
             Layout::horizontal([Constraint::Length(THUMB_CELLS.width + 1), Constraint::Min(8)])
                 .areas(row);
-        thumb(app, frame, img, ThumbKey::Image(h.id));
-        let focused =
-            app.focus == Focus::Neighbours && app.model_cursor == m && app.rank_cursor == rank;
+        thumb(app, frame, img, &ThumbKey::Image(h.id));
+        let c = &app.compare;
+        let focused = c.focus == Focus::Neighbours && c.model_cursor == m && c.rank_cursor == rank;
         let rel = h.rel.map_or("rel –".to_owned(), |r| format!("rel {r:.2}"));
         let mut lines = vec![
             Line::from(format!("{}. {:.3}", rank + 1, h.score)),
             Line::from(Span::styled(rel, rel_style(app, h.rel))),
-            Line::from(app.items[h.id as usize].name.clone()).dim(),
+            Line::from(app.queries.items[h.id as usize].name.clone()).dim(),
         ];
         if focused {
             lines[0] = lines[0].clone().reversed();
@@ -213,9 +223,9 @@ fn model_column(app: &App, frame: &mut Frame, area: Rect, m: usize) {
 }
 
 fn metrics(app: &App, frame: &mut Frame, area: Rect) {
-    let Some(r) = &app.report else {
+    let Some(r) = app.report() else {
         frame.render_widget(
-            Paragraph::new(format!("evaluating… {}", app.status))
+            Paragraph::new(format!("evaluating… {}", app.status()))
                 .block(Block::bordered().title("metrics")),
             area,
         );
@@ -277,12 +287,13 @@ fn metrics(app: &App, frame: &mut Frame, area: Rect) {
 
 fn disagree(app: &App, frame: &mut Frame, area: Rect) {
     let items: Vec<ListItem> = app
-        .disagree
+        .disagree()
         .iter()
         .map(|&(q, gap)| {
             let per: Vec<String> =
-                app.models.iter().map(|m| format!("{} {:.2}", m.name, m.ndcg10[q])).collect();
-            ListItem::new(format!("{:<28} gap {gap:.2}   {}", app.items[q].name, per.join("  ")))
+                app.models().iter().map(|m| format!("{} {:.2}", m.name, m.ndcg[q])).collect();
+            let name = &app.queries.items[q].name;
+            ListItem::new(format!("{name:<28} gap {gap:.2}   {}", per.join("  ")))
         })
         .collect();
     let list = List::new(items)
@@ -293,7 +304,7 @@ fn disagree(app: &App, frame: &mut Frame, area: Rect) {
         .highlight_symbol("> ")
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     let mut state = ListState::default()
-        .with_selected((!app.disagree.is_empty()).then_some(app.disagree_cursor));
+        .with_selected((!app.disagree().is_empty()).then_some(app.disagree_cursor));
     frame.render_stateful_widget(list, area, &mut state);
 }
 

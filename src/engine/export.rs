@@ -1,0 +1,93 @@
+//! `export`: a dataset's embeddings as `.npy` (float32 `[N, dim]`) with the image names beside.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use super::embed::{self, Job};
+use crate::cli::ExportArgs;
+use crate::config::Config;
+use crate::{say, warn};
+
+/// `embtui export`.
+pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let ds = cfg.dataset(&a.data)?;
+    let mut emb = super::open_model(cfg, &a.model.name, false)?;
+    if a.logits && emb.entry.logits.is_none() {
+        bail!(
+            "model `{}` has no `logits` output in its manifest entry; drop --logits",
+            a.model.name
+        );
+    }
+    emb.with_logits = a.logits;
+    let jobs: Vec<Job> =
+        ds.samples.iter().enumerate().map(|(i, s)| Job { key: i, path: s.path.clone() }).collect();
+    let dim = emb.entry.dim;
+    let mut rows: Vec<(usize, Vec<f32>)> = Vec::with_capacity(jobs.len());
+    let mut skipped = 0usize;
+    let t0 = std::time::Instant::now();
+    embed::run(&mut emb, &jobs, a.batch.size, |outcomes| {
+        for (key, r) in outcomes {
+            match r {
+                Ok(v) => rows.push((key, v)),
+                Err(e) => {
+                    skipped += 1;
+                    warn!("skipped {}: {e}", ds.samples[key].name);
+                }
+            }
+        }
+        true
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    if a.logits {
+        let lrows: Vec<(usize, Vec<f32>)> =
+            rows.iter_mut().map(|(k, v)| (*k, v.split_off(dim))).collect();
+        let classes = lrows.first().map_or(0, |r| r.1.len());
+        let lpath = a.out.with_extension("logits.npy");
+        write_npy(&lpath, &lrows, classes)
+            .with_context(|| format!("writing {}", lpath.display()))?;
+    }
+    write_npy(&a.out, &rows, dim).with_context(|| format!("writing {}", a.out.display()))?;
+    let ids = a.out.with_extension("ids.txt");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&ids).with_context(|| format!("creating {}", ids.display()))?,
+    );
+    for (key, _) in &rows {
+        writeln!(f, "{}", ds.samples[*key].name)?;
+    }
+    f.flush()?;
+    say!(
+        "{} images → {} ({}×{dim}, {skipped} skipped) on {} in {secs:.1} s = {:.1} images/s",
+        rows.len(),
+        a.out.display(),
+        rows.len(),
+        emb.device,
+        rows.len() as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a float32 `.npy` (format 1.0) with `rows.len()` rows of `dim`, atomically.
+pub fn write_npy(path: &Path, rows: &[(usize, Vec<f32>)], dim: usize) -> std::io::Result<()> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {dim}), }}", rows.len());
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let tmp = path.with_extension("npy.partial");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    f.write_all(b"\x93NUMPY\x01\x00")?;
+    let len = u16::try_from(header.len()).map_err(std::io::Error::other)?;
+    f.write_all(&len.to_le_bytes())?;
+    f.write_all(header.as_bytes())?;
+    for (_, v) in rows {
+        for x in v {
+            f.write_all(&x.to_le_bytes())?;
+        }
+    }
+    f.flush()?;
+    drop(f);
+    std::fs::rename(tmp, path)
+}

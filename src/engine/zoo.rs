@@ -1,0 +1,174 @@
+//! `models` (the zoo and its sha256 checks) and `doctor` (is everything in place, and how to
+//! fix what is not). Both read one typed row per model.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::{Device, ModelEntry};
+use crate::store::Store;
+
+/// One model of the zoo as `models` shows it (table and `--json` alike).
+#[derive(Debug, Serialize)]
+pub struct ModelRow {
+    pub name: String,
+    pub family: String,
+    pub dim: usize,
+    pub size: u32,
+    pub license: String,
+    pub source: String,
+    pub installed: bool,
+    pub sha256: Option<String>,
+    /// True when the file matches the sha256 `just setup` recorded, false when it changed,
+    /// null when nothing was recorded.
+    pub verified: Option<bool>,
+    pub file: PathBuf,
+}
+
+impl ModelRow {
+    fn check(cfg: &Config, lock: &serde_json::Value, m: &ModelEntry) -> Self {
+        let file = cfg.models_dir.join(&m.file);
+        let sha256 = file.is_file().then(|| crate::hash::file_sha256(&file).ok()).flatten();
+        let recorded = lock[&m.name]["sha256"].as_str().map(str::to_owned);
+        let verified = sha256.as_ref().zip(recorded.as_ref()).map(|(a, b)| a == b);
+        Self {
+            name: m.name.clone(),
+            family: m.family.clone(),
+            dim: m.dim,
+            size: m.size,
+            license: m.license.clone(),
+            source: m.source.clone(),
+            installed: sha256.is_some(),
+            sha256,
+            verified,
+            file,
+        }
+    }
+
+    fn verified_label(&self) -> &'static str {
+        match self.verified {
+            Some(true) => "sha256 ok",
+            Some(false) => "CHANGED",
+            None => "-",
+        }
+    }
+}
+
+fn read_lock(cfg: &Config) -> serde_json::Value {
+    std::fs::read_to_string(cfg.models_dir.join("models.lock.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
+}
+
+fn rows(cfg: &Config) -> Vec<ModelRow> {
+    let lock = read_lock(cfg);
+    cfg.manifest.models.iter().map(|m| ModelRow::check(cfg, &lock, m)).collect()
+}
+
+/// `embtui models`.
+pub fn models(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = rows(cfg);
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<22}{:>6}{:>6}  {:<14}{:<11}verified",
+        "model", "dim", "px", "licence", "installed"
+    )?;
+    for r in &rows {
+        writeln!(
+            out,
+            "{:<22}{:>6}{:>6}  {:<14}{:<11}{}",
+            r.name,
+            r.dim,
+            r.size,
+            r.license,
+            if r.installed { "yes" } else { "no" },
+            r.verified_label()
+        )?;
+    }
+    writeln!(out, "models folder: {}", cfg.models_dir.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `embtui doctor`: exit 1 when something needs fixing.
+pub fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
+    let mut problems = 0;
+    let mut out = std::io::stdout().lock();
+    match crate::model::runtime::environment(cfg.device != Device::Cpu) {
+        Ok(_) => writeln!(
+            out,
+            "ok   ONNX Runtime {} from {}",
+            crate::model::runtime::version().unwrap_or_default(),
+            crate::model::runtime::loaded_path().map_or(String::new(), |p| p.display().to_string())
+        )?,
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "FAIL {e}")?;
+        }
+    }
+    let gpu = match cfg.device {
+        Device::Cuda(k) => Some(k),
+        Device::Auto => Some(0),
+        Device::Cpu => None,
+    };
+    if let (Some(k), Some(entry)) =
+        (gpu, cfg.manifest.models.iter().find(|m| cfg.models_dir.join(&m.file).is_file()))
+    {
+        match crate::model::probe_cuda(entry, &cfg.models_dir, k) {
+            Ok(()) => {
+                writeln!(out, "ok   CUDA usable ({} ran a warm-up batch on cuda:{k})", entry.name)?;
+            }
+            Err(why) if cfg.device == Device::Auto => writeln!(out, "info CUDA not used: {why}")?,
+            Err(why) => {
+                problems += 1;
+                writeln!(out, "FAIL --device cuda:{k}: {why}")?;
+            }
+        }
+    }
+    for r in rows(cfg) {
+        let Some(sha) = &r.sha256 else {
+            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", r.name, r.file.display(), r.name)?;
+            continue;
+        };
+        match r.verified {
+            Some(true) => writeln!(out, "ok   {}: sha256 {} verified", r.name, &sha[..16])?,
+            Some(false) => {
+                problems += 1;
+                writeln!(
+                    out,
+                    "FAIL {}: sha256 {} differs from models.lock.json; run `just setup` again",
+                    r.name,
+                    &sha[..16]
+                )?;
+            }
+            None => writeln!(
+                out,
+                "info {}: sha256 {} (not recorded in models.lock.json)",
+                r.name,
+                &sha[..16]
+            )?,
+        }
+    }
+    match Store::open(&cfg.store_dir) {
+        Ok(s) => writeln!(
+            out,
+            "ok   store {}: {} cached vectors, {} indexes",
+            s.path().display(),
+            s.n_cached()?,
+            s.indexes()?.len()
+        )?,
+        Err(e) => {
+            problems += 1;
+            writeln!(out, "FAIL {:#}", anyhow::Error::from(e))?;
+        }
+    }
+    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
