@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::dataset::Format;
+use crate::hash::Shard;
 use crate::model::Device;
 use crate::relevance::Method;
 
@@ -48,6 +49,12 @@ pub struct Global {
     /// ONNX Runtime intra-op threads (0 = one per core; more than 4 per core are capped).
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub threads: usize,
+    /// Refuse images with more pixels than this many millions (Pillow's default is 179).
+    #[arg(long, global = true, default_value_t = 179, value_name = "MP", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_megapixels: u64,
+    /// Embed truncated JPEGs anyway (the missing part is grey); they are counted in reports.
+    #[arg(long, global = true)]
+    pub accept_truncated: bool,
 }
 
 /// Which images of a dataset to use.
@@ -118,7 +125,7 @@ pub struct MetricArgs {
 pub enum Command {
     /// Embed a dataset with one or more models into the vector store (resumable, cached).
     #[command(
-        after_help = "Examples:\n  embtui index --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui index --dataset ~/coco --model open-nsfw --device cpu --batch 32"
+        after_help = "Examples:\n  embtui index --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui index --dataset ~/coco --model open-nsfw --device cpu --batch 32\n  embtui index --dataset ~/flickr30k --model efficientnet-lite0 --device cuda:1 --shard 1/4 --store shard1"
     )]
     Index(IndexArgs),
     /// Index what is missing, then score each model with caption-overlap retrieval metrics.
@@ -167,6 +174,12 @@ pub enum Command {
         after_help = "Examples:\n  embtui relevance --dataset ~/flickr30k --subjects dog,snow,bicycle\n  embtui relevance --dataset D --pair 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg"
     )]
     Relevance(RelevanceArgs),
+    /// What the vector store holds (datasets, models, selections, sizes); `gc` removes what is
+    /// stale, `merge` combines the stores of shards.
+    #[command(
+        after_help = "Examples:\n  embtui store\n  embtui store gc --dry-run\n  embtui store gc --compact\n  embtui store --store all merge shard0 shard1 shard2 shard3"
+    )]
+    Store(StoreArgs),
     /// Measurements behind `just bench` (one JSON object on stdout); see docs/performance.md.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -186,6 +199,10 @@ pub struct IndexArgs {
     pub models: ModelsArg,
     #[command(flatten)]
     pub batch: BatchArg,
+    /// Embed only shard I of N (split by image content hash; run I = 0…N-1 on N machines or
+    /// GPUs, then `embtui store merge`).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 /// `embtui eval`.
@@ -326,6 +343,39 @@ pub struct RelevanceArgs {
     pub json: bool,
 }
 
+/// `embtui store`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub action: Option<StoreAction>,
+    /// Print one JSON document instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What `embtui store` does besides showing the store.
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Remove indexes of changed models and of dataset folders that are gone, the vectors of
+    /// superseded model files and stat-cache entries of missing files.
+    #[command(after_help = "Examples:\n  embtui store gc --dry-run\n  embtui store gc --compact")]
+    Gc {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Then rewrite the file without its free pages (needs no other embtui using it).
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Copy the vectors and run records of other stores (shards) into this one (--store).
+    #[command(after_help = "Examples:\n  embtui store --store merged merge shard0 shard1")]
+    Merge {
+        /// The stores to merge in.
+        #[arg(required = true, value_name = "STORE")]
+        sources: Vec<PathBuf>,
+    },
+}
+
 /// `embtui completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -381,6 +431,10 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 500)]
         presses: usize,
     },
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
 }
 
 fn parse_device(s: &str) -> Result<Device, String> {

@@ -6,6 +6,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::{DatasetArgs, Global};
 use crate::dataset::{Dataset, Selection};
+use crate::decode::DecodeOptions;
 use crate::model::{Device, Manifest, ModelEntry, ModelError};
 
 /// Everything derived from the global flags.
@@ -16,6 +17,7 @@ pub struct Config {
     pub manifest: Manifest,
     pub device: Device,
     pub threads: usize,
+    pub decode: DecodeOptions,
 }
 
 impl Config {
@@ -42,6 +44,10 @@ impl Config {
                 .unwrap_or_else(default_store_dir),
             device: g.device,
             threads: cap_threads(g.threads),
+            decode: DecodeOptions {
+                max_pixels: g.max_megapixels * 1_000_000,
+                accept_truncated: g.accept_truncated,
+            },
         })
     }
 

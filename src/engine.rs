@@ -11,6 +11,7 @@ pub mod export;
 pub mod index;
 pub mod sanity;
 pub mod search;
+pub mod store_cmd;
 pub mod worker;
 pub mod zoo;
 
@@ -35,6 +36,7 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
         Command::Dataset(a) => sanity::dataset_summary(&cfg.dataset(&a.data)?, a.json),
         Command::Relevance(a) => sanity::relevance(&cfg.dataset(&a.data)?, &a),
         Command::Bench(b) => bench::run(cfg, b),
+        Command::Store(a) => store_cmd::run(cfg, &a),
         Command::Completions(a) => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(a.shell, &mut cmd, "embtui", &mut std::io::stdout());
@@ -49,7 +51,8 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
 pub fn open_model(cfg: &Config, name: &str, quiet: bool) -> anyhow::Result<Embedder> {
     static FALLBACK_SAID: Once = Once::new();
     let entry = cfg.model(name)?;
-    let e = Embedder::open(&entry, &cfg.models_dir, cfg.device, cfg.threads)?;
+    let (_, ort_threads) = embed::plan(cfg.device, cfg.threads);
+    let e = Embedder::open(&entry, &cfg.models_dir, cfg.device, ort_threads)?;
     if let (false, Some(why)) = (quiet, &e.fallback) {
         FALLBACK_SAID.call_once(|| crate::warn!("{}: using CPU ({why})", e.entry.name));
     }

@@ -25,8 +25,46 @@ pub fn bytes_sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// One of N disjoint parts of a dataset, split by image content hash (stable across machines
+/// and file names): `index --shard I/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// True when the image with this content hash belongs to the shard.
+    pub fn holds(self, content: &[u8; 32]) -> bool {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&content[..8]);
+        u64::from_le_bytes(first) % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count => Ok(Self { index, count }),
+            _ => Err(format!("`{s}` is not a shard I/N with 0 ≤ I < N, e.g. 0/4")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shards_split_every_hash_into_exactly_one_part() {
+        let shards: Vec<super::Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        for b in 0..=255u8 {
+            let h = super::bytes_sha256(&[b]);
+            assert_eq!(shards.iter().filter(|s| s.holds(&h)).count(), 1);
+        }
+        assert!("3/3".parse::<super::Shard>().is_err() && "x".parse::<super::Shard>().is_err());
+    }
+
     #[test]
     fn sha256_of_abc_is_the_fips_vector() {
         assert_eq!(

@@ -14,6 +14,7 @@ mod config;
 mod dataset;
 mod decode;
 mod engine;
+mod files;
 mod hash;
 mod metrics;
 mod model;

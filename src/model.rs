@@ -348,6 +348,10 @@ fn cpu_session(name: &str, path: &Path, threads: usize) -> Result<Session> {
     if threads > 0 {
         b = b.with_intra_threads(threads).map_err(|e| err(e.into()))?;
     }
+    // Decoder threads share the cores: ONNX Runtime's workers must not spin while they wait.
+    if std::env::var_os("EMBTUI_SPIN").is_none() {
+        b = b.with_intra_op_spinning(false).map_err(|e| err(e.into()))?;
+    }
     b.commit_from_file(path).map_err(err)
 }
 

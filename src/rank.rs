@@ -1,4 +1,19 @@
 //! Exact cosine rankings over unit vectors. Pure: no I/O, no knowledge of models or datasets.
+//!
+//! [`top_lists`] ranks every image against every other one without an N×N matrix: the rows
+//! are cut into blocks, each pair of blocks (I ≤ J) is multiplied once (`S_IJ = V_I V_Jᵀ`, a
+//! matrix product at BLAS speed), and its scores serve the queries of block I (rows of S_IJ)
+//! and of block J (its columns) alike, so half of the N² dot products are computed. Each
+//! query keeps only a bounded buffer of candidates (a floor rises as the buffer fills), so
+//! memory is N × the longest list asked for, not N².
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+/// Rows per block: a 2048 × 2048 score block is 16 MB, large enough for the matrix product to
+/// run near peak and small enough to stay in memory many times over.
+const BLOCK: usize = 2048;
 
 /// Candidates `(id, vector)` scored by cosine (dot product of unit vectors) against `query`,
 /// best first, ties broken by id.
@@ -12,15 +27,136 @@ pub fn rank<'a>(
     scored
 }
 
-/// Exact ranking of every other vector for query `q` (excluded), best first, ties by id.
+/// Exact ranking of every other vector for query `q` (excluded), best first, ties by id (the
+/// brute-force reference `top_lists` is tested against).
+#[cfg(test)]
 pub fn exact_ranking(vectors: &[&[f32]], q: usize) -> Vec<(u32, f32)> {
     let others = vectors.iter().enumerate().filter(|&(i, _)| i != q);
     rank(others.map(|(i, v)| (i as u32, *v)), vectors[q])
 }
 
+/// One query's best neighbours: `(score, id)`, best first, ties by id, the query excluded.
+pub type TopList = Vec<(f32, u32)>;
+
+/// Best first; equal scores by ascending id.
+#[allow(clippy::trivially_copy_pass_by_ref)] // the shape sort and select_nth want
+fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+/// A query's candidate buffer: everything scoring at least `floor`, compacted to the best
+/// `keep` whenever it doubles.
+struct Candidates {
+    buf: Vec<(f32, u32)>,
+    keep: usize,
+    floor: f32,
+}
+
+impl Candidates {
+    fn new(keep: usize) -> Self {
+        Self { buf: Vec::with_capacity(2 * keep.max(1)), keep, floor: f32::NEG_INFINITY }
+    }
+
+    /// Offers `scores[j]` for ids `first + j`, skipping `skip` (the query itself).
+    fn offer(&mut self, scores: &[f32], first: u32, skip: Option<u32>) {
+        if self.keep == 0 {
+            return;
+        }
+        for (j, &s) in scores.iter().enumerate() {
+            if s >= self.floor {
+                let id = first + j as u32;
+                if Some(id) != skip {
+                    self.buf.push((s, id));
+                }
+            }
+        }
+        if self.buf.len() >= 2 * self.keep {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.buf.len() > self.keep {
+            self.buf.select_nth_unstable_by(self.keep - 1, better);
+            self.buf.truncate(self.keep);
+            self.floor = self.buf.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
+        }
+    }
+
+    fn finish(mut self) -> TopList {
+        self.buf.sort_unstable_by(better);
+        self.buf.truncate(self.keep);
+        self.buf
+    }
+}
+
+/// The exact top `keep[q]` neighbours of every row `q` of `vectors` (`n × dim`, row-major,
+/// unit length) among all other rows. `progress` gets the fraction of the work done.
+pub fn top_lists(
+    vectors: &[f32],
+    dim: usize,
+    keep: &[usize],
+    progress: &(dyn Fn(f64) + Sync),
+) -> Vec<TopList> {
+    let n = keep.len();
+    assert_eq!(vectors.len(), n * dim, "vectors must be n × dim");
+    let v = MatRef::from_row_major_slice(vectors, n, dim);
+    let mut cands: Vec<Candidates> = keep.iter().map(|&k| Candidates::new(k.min(n - 1))).collect();
+    let blocks: Vec<(usize, usize)> =
+        (0..n).step_by(BLOCK).map(|s| (s, BLOCK.min(n - s))).collect();
+    let pairs = blocks.len() * (blocks.len() + 1) / 2;
+    let mut done = 0;
+    let mut scores = Mat::<f32>::zeros(BLOCK, BLOCK);
+    for (bi, &(i0, ni)) in blocks.iter().enumerate() {
+        for &(j0, nj) in &blocks[bi..] {
+            let mut s = scores.as_mut().submatrix_mut(0, 0, ni, nj);
+            let (vi, vj) = (v.subrows(i0, ni), v.subrows(j0, nj));
+            matmul(s.as_mut(), Accum::Replace, vi, vj.transpose(), 1.0, Par::rayon(0));
+            let s = scores.as_ref().submatrix(0, 0, ni, nj);
+            // Columns of S_IJ (contiguous in faer's column-major layout) rank block I for the
+            // queries of block J.
+            let (head, tail) = cands.split_at_mut(j0);
+            let diagonal = i0 == j0;
+            tail[..nj].par_iter_mut().enumerate().for_each(|(c, cand)| {
+                let col = s.col(c).try_as_col_major().map(faer::col::generic::Col::as_slice);
+                let skip = diagonal.then_some((j0 + c) as u32);
+                if let Some(col) = col {
+                    cand.offer(col, i0 as u32, skip);
+                }
+            });
+            if !diagonal {
+                // Rows of S_IJ rank block J for the queries of block I: transposed once so
+                // that they too are read contiguously.
+                let t = s.transpose().to_owned();
+                head[i0..i0 + ni].par_iter_mut().enumerate().for_each(|(r, cand)| {
+                    if let Some(row) =
+                        t.col(r).try_as_col_major().map(faer::col::generic::Col::as_slice)
+                    {
+                        cand.offer(row, j0 as u32, None);
+                    }
+                });
+            }
+            done += 1;
+            progress(f64::from(done) / pairs as f64);
+        }
+    }
+    cands.into_par_iter().map(Candidates::finish).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64(seed);
+        let mut v: Vec<f32> = (0..n * dim).map(|_| rng.unit() as f32 - 0.5).collect();
+        for row in v.chunks_mut(dim) {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
 
     #[test]
     fn ranking_is_by_cosine_then_id_and_skips_the_query() {
@@ -28,5 +164,39 @@ mod tests {
         let r = exact_ranking(&v, 0);
         assert_eq!(r.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 3, 2]);
         assert!((r[0].1 - 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_lists_hand_checked_with_ties_broken_by_id() {
+        // Ids 1 and 3 are the same vector: equal scores for query 0, lower id first.
+        let v = [1.0, 0.0, 0.6, 0.8, 0.0, 1.0, 0.6, 0.8];
+        let lists = top_lists(&v, 2, &[3, 1, 2, 3], &|_| {});
+        let ids = |q: usize| lists[q].iter().map(|c| c.1).collect::<Vec<_>>();
+        assert_eq!(ids(0), [1, 3, 2]);
+        assert_eq!(ids(1), [3]); // cos 1.0 with its twin
+        assert_eq!(ids(2), [1, 3]); // 0.8, 0.8 then 0.0
+        assert_eq!(ids(3), [1, 2, 0]); // its twin 1.0, then 0.8, then 0.6
+    }
+
+    #[test]
+    fn top_lists_match_a_brute_force_ranking_across_block_boundaries() {
+        // 2 blocks and a remainder: every pair kind (diagonal, off-diagonal) is exercised.
+        let (n, dim) = (2 * BLOCK + 37, 24);
+        let v = random_unit(n, dim, 9);
+        let keep: Vec<usize> = (0..n).map(|q| 1 + q % 17).collect();
+        let lists = top_lists(&v, dim, &keep, &|_| {});
+        let rows: Vec<&[f32]> = v.chunks(dim).collect();
+        for q in (0..n).step_by(97).chain([0, BLOCK - 1, BLOCK, n - 1]) {
+            let want: Vec<u32> =
+                exact_ranking(&rows, q).iter().take(keep[q]).map(|h| h.0).collect();
+            let got: Vec<u32> = lists[q].iter().map(|c| c.1).collect();
+            // Matrix-product and sequential sums may differ in the last bit: compare scores.
+            assert_eq!(got.len(), want.len(), "query {q}");
+            for (g, w) in got.iter().zip(&want) {
+                let dot =
+                    |d: u32| rows[q].iter().zip(rows[d as usize]).map(|(a, b)| a * b).sum::<f32>();
+                assert!((dot(*g) - dot(*w)).abs() < 1e-5, "query {q}: {got:?} vs {want:?}");
+            }
+        }
     }
 }

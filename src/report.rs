@@ -2,11 +2,18 @@
 //! its writers: JSON, a terminal table, and the regression check against a saved report.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA: &str = "embtui.eval/1";
+pub mod table;
+
+pub use table::{metrics_lines, table};
+
+/// Version 2: `device` and `images_per_second` describe the run(s) that computed the vectors
+/// (also when this run reused them, `reused_vectors`), not "cached".
+pub const SCHEMA: &str = "embtui.eval/2";
+/// Reports of these schemas can serve as `--check` baselines (metrics kept their meaning).
+pub const READABLE_SCHEMAS: [&str; 2] = ["embtui.eval/1", "embtui.eval/2"];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Stat {
@@ -56,12 +63,19 @@ pub struct Ann {
 pub struct ModelReport {
     pub name: String,
     pub dim: usize,
+    /// Where the vectors were computed (`cpu`, `cuda:0`, `cpu+cuda:0` for runs on both), as the
+    /// store recorded it, also when this run only reused them.
     pub device: String,
     pub onnx_sha256: String,
+    /// Speed of the run(s) that computed the vectors, images per second end to end.
     pub images_per_second: Option<f64>,
+    /// This run: seconds spent embedding, images embedded, images whose vectors it reused.
     pub embed_seconds: f64,
     pub embedded: usize,
     pub cached: usize,
+    /// True when this run embedded nothing (every vector came from the store).
+    #[serde(default)]
+    pub reused_vectors: bool,
     pub metrics: Metrics,
     pub ann: Ann,
 }
@@ -102,102 +116,10 @@ pub struct EvalReport {
     pub environment: Environment,
 }
 
-impl EvalReport {
-    /// A report with no models and no dataset (benchmarks and tests fill in what they need).
-    pub fn empty(environment: Environment) -> Self {
-        Self { schema: SCHEMA.into(), k: vec![10], environment, ..Self::default() }
-    }
-}
-
 /// "0.394 [.383,.407]": a mean with its interval, short enough for narrow terminals.
 pub fn ci_cell(mean: f64, ci: [f64; 2]) -> String {
     let short = |x: f64| format!("{x:.3}").trim_start_matches('0').to_owned();
     format!("{mean:.3} [{},{}]", short(ci[0]), short(ci[1]))
-}
-
-/// A readable table (≤ 120 columns): models × the main metrics at the largest k with 95%
-/// intervals and the baselines, nDCG at every k, then speed and ANN recall; best model marked.
-/// Every metric at every k is in the JSON report.
-pub fn table(r: &EvalReport) -> String {
-    let k = r.k.iter().max().copied().unwrap_or(10);
-    let key = format!("ndcg@{k}");
-    let names =
-        [key.clone(), format!("overlap@{k}"), format!("p@{k}"), "map@r".into(), "mrr".into()];
-    let best = r.models.iter().max_by(|a, b| {
-        let m = |x: &ModelReport| x.metrics.get(&key).map_or(0.0, |s| s.mean);
-        m(a).total_cmp(&m(b))
-    });
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "dataset {} ({}): {} images, {} queries, relevance {} τ={}",
-        r.dataset.root,
-        r.dataset.format,
-        r.dataset.images,
-        r.dataset.queries,
-        r.relevance.method,
-        r.relevance.threshold
-    );
-    let w = r.models.iter().map(|m| m.name.len()).max().unwrap_or(5).max(8) + 2;
-    let _ = write!(out, "{:<w$}", "model");
-    names.iter().for_each(|n| {
-        let _ = write!(out, "{n:>19}");
-    });
-    let _ = writeln!(out);
-    for m in &r.models {
-        let mark = if best.is_some_and(|b| b.name == m.name) { "*" } else { " " };
-        let _ = write!(out, "{:<w$}", format!("{mark}{}", m.name));
-        for n in &names {
-            let cell = m.metrics.get(n).map_or("-".into(), |s| ci_cell(s.mean, s.ci95));
-            let _ = write!(out, "{cell:>19}");
-        }
-        let _ = writeln!(out);
-    }
-    for (label, b) in [(" random", &r.baselines.random), (" oracle", &r.baselines.oracle)] {
-        let _ = write!(out, "{label:<w$}");
-        for n in &names {
-            let cell = b.get(n).map_or("-".into(), |v| format!("{v:.3}      "));
-            let _ = write!(out, "{cell:>19}");
-        }
-        let _ = writeln!(out);
-    }
-    let _ = writeln!(
-        out,
-        "
-{:<w$}{:>10}{:>10}{:>12}  nDCG@k",
-        "model", "device", "images/s", "ANN r@10"
-    );
-    for m in &r.models {
-        let ips = m.images_per_second.map_or("cached".into(), |x| format!("{x:.1}"));
-        let ndcg: Vec<String> = r
-            .k
-            .iter()
-            .map(|k| {
-                format!("@{k} {:.3}", m.metrics.get(&format!("ndcg@{k}")).map_or(0.0, |s| s.mean))
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            " {:<w1$}{:>10}{ips:>10}{:>12.3}  {}",
-            m.name,
-            m.device,
-            m.ann.recall_at_10,
-            ndcg.join("  "),
-            w1 = w - 1
-        );
-    }
-    if !r.comparisons.is_empty() {
-        let _ = writeln!(
-            out,
-            "
-paired differences in {key} (permutation test):"
-        );
-        for c in &r.comparisons {
-            let _ = writeln!(out, "  {} − {}: {:+.4} (p = {:.3})", c.a, c.b, c.delta, c.p_value);
-        }
-    }
-    let _ = writeln!(out, "* best on {key}; intervals are 95% bootstrap over queries; every metric at every k: --json");
-    out
 }
 
 /// Every (model, metric) of `baseline` whose mean in `current` dropped by more than `tol`,
@@ -264,6 +186,7 @@ pub(crate) mod tests {
                 embed_seconds: 0.0,
                 embedded: 0,
                 cached: 3,
+                reused_vectors: true,
                 metrics,
                 ann: Ann { recall_at_10: 1.0, n_trees: 1, search_k: 1, build_seconds: 0.0 },
             }],
@@ -280,9 +203,8 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn table_marks_the_best_model_and_fits_120_columns() {
-        let t = table(&report(0.45));
-        assert!(t.lines().all(|l| l.chars().count() <= 120), "{t}");
+    fn table_marks_the_best_model() {
+        let t = table(&report(0.45), 120);
         assert!(t.contains("*m") && t.contains("0.450 [.440,.460]"), "{t}");
     }
 

@@ -1,24 +1,42 @@
-//! The vector store: one LMDB environment (heed) holding, per model, cached embeddings keyed by
-//! (model sha256, image content hash) and an arroy cosine index per (model, dataset).
-//! The only user of heed and arroy.
+//! The vector store: one LMDB environment (heed) holding
+//! - `vectors`: embeddings keyed by (model sha256, image content sha256), shared by every
+//!   dataset and every selection of a dataset;
+//! - `meta`: one record per arroy index (model × dataset selection), per model file (the run
+//!   that computed its vectors: device, speed) and the layout version;
+//! - `files`: a stat cache (path, size, mtime, inode → content sha256) so that cached runs do
+//!   not read every image again;
+//! - `arroy`: the cosine indexes, at most [`MAX_SELECTIONS`] per (model, dataset folder).
+//!
+//! The only user of heed and arroy. Other processes may read and write the same store: map
+//! growth by either side is adopted (`MDB_MAP_RESIZED`), and a writer that waits for another
+//! process's write lock says so.
 #![allow(unsafe_code)]
+
+pub mod maintenance;
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use arroy::distances::Cosine;
 use arroy::{Reader, Writer};
 use heed::types::{Bytes, Str};
-use heed::{CommitOrAbort, Database, Env, EnvOpenOptions};
+use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+
+pub use maintenance::{GcReport, StoreSummary};
 
 /// Bumped when the on-disk layout changes; a store written by a newer embtui is refused.
 pub const STORE_VERSION: u32 = 1;
 const INITIAL_MAP: usize = 1 << 30;
-/// Trees per arroy index; with `SEARCH_K_PER_TREE` this reaches recall@10 ≥ 0.98 on 1k photos.
+/// Trees per arroy index; with the default `search_k` this reaches recall@10 ≥ 0.98 on 1k photos.
 pub const DEFAULT_N_TREES: usize = 32;
 pub const SEED: u64 = 42;
+/// Indexes kept per (model, dataset folder): the selections used most recently.
+pub const MAX_SELECTIONS: usize = 4;
+/// How long a writer waits for another process's write lock before saying so.
+const LOCK_NOTICE_AFTER: Duration = Duration::from_secs(2);
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -34,18 +52,20 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: u32 },
     #[error("store {path}: model `{model}` stored {stored}-d vectors but produces {produced}-d; delete the store or pass another --store")]
     DimensionMismatch { path: PathBuf, model: String, stored: usize, produced: usize },
-    #[error("store {0}: LMDB error")]
-    Lmdb(PathBuf, #[source] heed::Error),
-    #[error("store {0}: arroy error")]
-    Arroy(PathBuf, #[source] arroy::Error),
+    #[error("store {0}: {1} failed")]
+    Lmdb(PathBuf, &'static str, #[source] heed::Error),
+    #[error("store {0}: arroy index {1} failed")]
+    Arroy(PathBuf, &'static str, #[source] arroy::Error),
     #[error("store {0}: corrupt metadata: {1}")]
     Corrupt(PathBuf, String),
+    #[error("store {0}: {1}")]
+    Io(PathBuf, &'static str, #[source] std::io::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// What is recorded about one (model, dataset) index.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// What is recorded about one arroy index (a model × a selection of a dataset).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct IndexMeta {
     pub model: String,
     pub onnx_sha256: String,
@@ -58,14 +78,74 @@ pub struct IndexMeta {
     pub n_trees: usize,
     pub seed: u64,
     pub build_seconds: f64,
+    /// The dataset folder the selection was taken from.
+    #[serde(default)]
+    pub dataset_root: String,
+    /// How the selection was made (`all`, `--limit 100`, `--split test`, …).
+    #[serde(default)]
+    pub selection: String,
+    /// Unix milliseconds of the last build or use (the most recent selections are kept).
+    #[serde(default)]
+    pub last_used: u64,
+}
+
+/// The run(s) that computed one model file's vectors: what `eval` reports when it reuses them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Provenance {
+    pub model: String,
+    /// Devices that computed vectors (`cpu`, `cuda:0`, …), in order of first use.
+    pub devices: Vec<String>,
+    pub images: u64,
+    pub seconds: f64,
+    pub embtui_version: String,
+    /// Unix milliseconds of the last run that embedded something.
+    pub last_run: u64,
+}
+
+impl Provenance {
+    /// Images per second over every run that embedded something.
+    pub fn images_per_second(&self) -> Option<f64> {
+        (self.images > 0 && self.seconds > 0.0).then(|| self.images as f64 / self.seconds)
+    }
+}
+
+/// A shared lock every process holds on `embtui.lock` while the store is open; compaction
+/// needs it exclusively (LMDB itself needs no such lock: this one only guards the file swap).
+struct StoreLock(Option<std::fs::File>);
+
+impl StoreLock {
+    fn shared(dir: &Path) -> Self {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join("embtui.lock"))
+            .ok();
+        // A read-only store cannot be compacted anyway; it works without the lock.
+        Self(f.filter(|f| f.lock_shared().is_ok()))
+    }
+
+    /// Upgrades to an exclusive lock if no other process holds the shared one.
+    fn try_exclusive(&self) -> bool {
+        let Some(f) = &self.0 else { return false };
+        let _ = f.unlock();
+        if f.try_lock().is_ok() {
+            return true;
+        }
+        let _ = f.lock_shared();
+        false
+    }
 }
 
 /// An open store.
 pub struct Store {
     path: PathBuf,
+    lock: StoreLock,
     env: Env,
     vectors: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Str>,
+    files: Database<'static, Str, Bytes>,
     arroy: arroy::Database<'static, Cosine>,
 }
 
@@ -84,6 +164,61 @@ fn from_bytes(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
+/// Unix time in milliseconds.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A file's identity for the stat cache: size, mtime and inode must all match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            inode: meta.ino(),
+        }
+    }
+
+    fn encode(self, sha: &[u8; 32]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(64);
+        v.extend_from_slice(&self.size.to_le_bytes());
+        v.extend_from_slice(&self.mtime_ns.to_le_bytes());
+        v.extend_from_slice(&self.inode.to_le_bytes());
+        v.extend_from_slice(sha);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<(Self, [u8; 32])> {
+        let size = u64::from_le_bytes(b.get(0..8)?.try_into().ok()?);
+        let mtime_ns = i128::from_le_bytes(b.get(8..24)?.try_into().ok()?);
+        let inode = u64::from_le_bytes(b.get(24..32)?.try_into().ok()?);
+        let sha: [u8; 32] = b.get(32..64)?.try_into().ok()?;
+        Some((Self { size, mtime_ns, inode }, sha))
+    }
+}
+
+/// The heed error of a store error, if it is one.
+fn heed_error(e: &StoreError) -> Option<&heed::Error> {
+    match e {
+        StoreError::Lmdb(_, _, e) | StoreError::Arroy(_, _, arroy::Error::Heed(e)) => Some(e),
+        _ => None,
+    }
+}
+
+fn is_mdb(e: &StoreError, which: MdbError) -> bool {
+    matches!(heed_error(e), Some(heed::Error::Mdb(m)) if std::mem::discriminant(m) == std::mem::discriminant(&which))
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -94,11 +229,11 @@ impl Store {
         })?;
         let open_err = |source: heed::Error| {
             let hint = match &source {
-                heed::Error::Mdb(heed::MdbError::Invalid) => {
+                heed::Error::Mdb(MdbError::Invalid) => {
                     ": not an LMDB store (corrupt?); move it away or pass another --store"
                         .to_owned()
                 }
-                heed::Error::Mdb(heed::MdbError::Corrupted | heed::MdbError::Panic) => {
+                heed::Error::Mdb(MdbError::Corrupted | MdbError::Panic) => {
                     ": the store is corrupt; move it away and re-index".to_owned()
                 }
                 heed::Error::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -124,25 +259,31 @@ impl Store {
             .open_databases_and_commit(rtxn, |dbo, rtxn| -> heed::Result<_> {
                 let v = dbo.open_database::<Bytes, Bytes>(rtxn, Some("vectors"))?;
                 let m = dbo.open_database::<Str, Str>(rtxn, Some("meta"))?;
+                let f = dbo.open_database::<Str, Bytes>(rtxn, Some("files"))?;
                 let a = dbo.open_database(rtxn, Some("arroy"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit(v.zip(m).zip(a).map(|((v, m), a)| (v, m, a))))
+                Ok(CommitOrAbort::<_, ()>::Commit(match (v, m, f, a) {
+                    (Some(v), Some(m), Some(f), Some(a)) => Some((v, m, f, a)),
+                    _ => None,
+                }))
             })
             .map_err(open_err)?
             .unwrap_commit();
-        let (vectors, meta, arroy) = if let Some(dbs) = existing {
+        let (vectors, meta, files, arroy) = if let Some(dbs) = existing {
             dbs
         } else {
             let wtxn = env.write_txn().map_err(open_err)?;
             env.create_databases_and_commit(wtxn, |dbo, wtxn| -> heed::Result<_> {
                 let v = dbo.create_database::<Bytes, Bytes>(wtxn, Some("vectors"))?;
                 let m = dbo.create_database::<Str, Str>(wtxn, Some("meta"))?;
+                let f = dbo.create_database::<Str, Bytes>(wtxn, Some("files"))?;
                 let a = dbo.create_database(wtxn, Some("arroy"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((v, m, a)))
+                Ok(CommitOrAbort::<_, ()>::Commit((v, m, f, a)))
             })
             .map_err(open_err)?
             .unwrap_commit()
         };
-        let store = Self { path: path.into(), env, vectors, meta, arroy };
+        let lock = StoreLock::shared(path);
+        let store = Self { path: path.into(), lock, env, vectors, meta, files, arroy };
         store.check_version()?;
         Ok(store)
     }
@@ -151,59 +292,101 @@ impl Store {
         &self.path
     }
 
-    fn lmdb(&self) -> impl Fn(heed::Error) -> StoreError + '_ {
-        |e| StoreError::Lmdb(self.path.clone(), e)
+    fn lmdb(&self, what: &'static str) -> impl Fn(heed::Error) -> StoreError + '_ {
+        move |e| StoreError::Lmdb(self.path.clone(), what, e)
+    }
+
+    fn arroy_err(&self, what: &'static str) -> impl Fn(arroy::Error) -> StoreError + '_ {
+        move |e| StoreError::Arroy(self.path.clone(), what, e)
+    }
+
+    fn corrupt(&self, what: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(self.path.clone(), what.to_string())
+    }
+
+    /// Adopts a map that another process grew (`MDB_MAP_RESIZED`).
+    fn adopt_map_size(&self) -> Result<()> {
+        // SAFETY: called only between transactions of this thread; embtui keeps no transaction
+        // open across calls into the store, and mdb_env_set_mapsize(0) only re-reads the size
+        // that the other process recorded.
+        unsafe { self.env.resize(0) }.map_err(self.lmdb("adopting the map size"))
+    }
+
+    /// A read transaction, adopting a map another process grew.
+    fn rtxn(&self) -> Result<RoTxn<'_, heed::WithTls>> {
+        match self.env.read_txn() {
+            Err(heed::Error::Mdb(MdbError::MapResized)) => {
+                self.adopt_map_size()?;
+                self.env.read_txn().map_err(self.lmdb("starting a read"))
+            }
+            other => other.map_err(self.lmdb("starting a read")),
+        }
+    }
+
+    /// The write lock, saying so when another process holds it for long.
+    fn wtxn(&self) -> Result<RwTxn<'_>> {
+        let (done, waiting) = crossbeam_channel::bounded::<()>(0);
+        let path = self.path.clone();
+        std::thread::spawn(move || {
+            if let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                waiting.recv_timeout(LOCK_NOTICE_AFTER)
+            {
+                crate::say!(
+                    "waiting for another embtui process to finish writing to the store {}",
+                    path.display()
+                );
+            }
+        });
+        let txn = self.env.write_txn();
+        drop(done);
+        match txn {
+            Err(heed::Error::Mdb(MdbError::MapResized)) => {
+                self.adopt_map_size()?;
+                self.env.write_txn().map_err(self.lmdb("starting a write"))
+            }
+            other => other.map_err(self.lmdb("starting a write")),
+        }
     }
 
     fn check_version(&self) -> Result<()> {
-        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
-        if let Some(v) = self.meta.get(&rtxn, "store_version").map_err(self.lmdb())? {
-            let found: u32 = v.parse().map_err(|_| {
-                StoreError::Corrupt(self.path.clone(), format!("store_version {v:?}"))
-            })?;
+        let rtxn = self.rtxn()?;
+        let parse = |v: &str| -> Result<u32> {
+            let found: u32 = v.parse().map_err(|_| self.corrupt(format!("store_version {v:?}")))?;
             if found > STORE_VERSION {
                 return Err(StoreError::TooNew { path: self.path.clone(), found });
             }
-            return Ok(());
+            Ok(found)
+        };
+        if let Some(v) = self.meta.get(&rtxn, "store_version").map_err(self.lmdb("reading"))? {
+            return parse(v).map(drop);
         }
         drop(rtxn);
-        let mut wtxn = self.env.write_txn().map_err(self.lmdb())?;
-        match self.meta.get(&wtxn, "store_version").map_err(self.lmdb())? {
-            Some(v) => {
-                let found: u32 = v.parse().map_err(|_| {
-                    StoreError::Corrupt(self.path.clone(), format!("store_version {v:?}"))
-                })?;
-                if found > STORE_VERSION {
-                    return Err(StoreError::TooNew { path: self.path.clone(), found });
-                }
+        self.write(|wtxn| {
+            match self.meta.get(wtxn, "store_version").map_err(self.lmdb("reading"))? {
+                Some(v) => parse(v).map(drop),
+                None => self
+                    .meta
+                    .put(wtxn, "store_version", &STORE_VERSION.to_string())
+                    .map_err(self.lmdb("writing the version")),
             }
-            None => {
-                self.meta
-                    .put(&mut wtxn, "store_version", &STORE_VERSION.to_string())
-                    .map_err(self.lmdb())?;
-            }
-        }
-        wtxn.commit().map_err(self.lmdb())
+        })
     }
 
-    /// Runs a write transaction, growing the map and retrying when it is full.
-    fn write<T>(&self, f: impl Fn(&mut heed::RwTxn) -> Result<T>) -> Result<T> {
+    /// Runs a write transaction, growing the map when it is full and adopting the size another
+    /// process set, then retrying.
+    fn write<T>(&self, f: impl Fn(&mut RwTxn) -> Result<T>) -> Result<T> {
         loop {
-            let mut wtxn = self.env.write_txn().map_err(self.lmdb())?;
-            let res = f(&mut wtxn).and_then(|t| wtxn.commit().map(|()| t).map_err(self.lmdb()));
+            let mut wtxn = self.wtxn()?;
+            let res = f(&mut wtxn)
+                .and_then(|t| wtxn.commit().map(|()| t).map_err(self.lmdb("committing")));
             match res {
-                Err(
-                    StoreError::Lmdb(_, heed::Error::Mdb(heed::MdbError::MapFull))
-                    | StoreError::Arroy(
-                        _,
-                        arroy::Error::Heed(heed::Error::Mdb(heed::MdbError::MapFull)),
-                    ),
-                ) => {
-                    let new = self.env.info().map_size * 2;
-                    // SAFETY: no transaction of this process is open here (the failed one was
-                    // dropped above), which is what mdb_env_set_mapsize requires.
-                    unsafe { self.env.resize(new) }.map_err(self.lmdb())?;
+                Err(e) if is_mdb(&e, MdbError::MapFull) => {
+                    let new = (self.env.info().map_size * 2).next_multiple_of(1 << 20);
+                    // SAFETY: the failed transaction was dropped above and no other transaction
+                    // of this process is open, which is what mdb_env_set_mapsize requires.
+                    unsafe { self.env.resize(new) }.map_err(self.lmdb("growing the map"))?;
                 }
+                Err(e) if is_mdb(&e, MdbError::MapResized) => self.adopt_map_size()?,
                 other => return other,
             }
         }
@@ -215,14 +398,16 @@ impl Store {
         model_sha: &str,
         dim: usize,
         model: &str,
-        hashes: &[[u8; 32]],
+        hashes: &[Option<[u8; 32]>],
     ) -> Result<Vec<Option<Vec<f32>>>> {
-        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
+        let rtxn = self.rtxn()?;
         hashes
             .iter()
             .map(|h| {
+                let Some(h) = h else { return Ok(None) };
+                let key = cache_key(model_sha, h);
                 let Some(b) =
-                    self.vectors.get(&rtxn, &cache_key(model_sha, h)).map_err(self.lmdb())?
+                    self.vectors.get(&rtxn, &key).map_err(self.lmdb("reading vectors"))?
                 else {
                     return Ok(None);
                 };
@@ -245,9 +430,74 @@ impl Store {
             for (h, v) in items {
                 self.vectors
                     .put(wtxn, &cache_key(model_sha, h), &to_bytes(v))
-                    .map_err(self.lmdb())?;
+                    .map_err(self.lmdb("writing vectors"))?;
             }
             Ok(())
+        })
+    }
+
+    /// Content hashes remembered for files whose size, mtime and inode still match.
+    pub fn file_hashes(&self, files: &[(String, FileStamp)]) -> Result<Vec<Option<[u8; 32]>>> {
+        let rtxn = self.rtxn()?;
+        files
+            .iter()
+            .map(|(path, stamp)| {
+                let b = self.files.get(&rtxn, path).map_err(self.lmdb("reading the stat cache"))?;
+                Ok(b.and_then(FileStamp::decode).filter(|(s, _)| s == stamp).map(|(_, sha)| sha))
+            })
+            .collect()
+    }
+
+    /// Remembers files' content hashes with their stamps.
+    pub fn put_file_hashes(&self, files: &[(String, FileStamp, [u8; 32])]) -> Result<()> {
+        for chunk in files.chunks(10_000) {
+            self.write(|wtxn| {
+                for (path, stamp, sha) in chunk {
+                    self.files
+                        .put(wtxn, path, &stamp.encode(sha))
+                        .map_err(self.lmdb("writing the stat cache"))?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The run record of a model file.
+    pub fn provenance(&self, model_sha: &str) -> Result<Option<Provenance>> {
+        let rtxn = self.rtxn()?;
+        let key = format!("run/{model_sha}");
+        let Some(s) = self.meta.get(&rtxn, &key).map_err(self.lmdb("reading provenance"))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(s).map(Some).map_err(|e| self.corrupt(e))
+    }
+
+    /// Adds a run's images and seconds to a model file's record.
+    pub fn record_run(
+        &self,
+        model_sha: &str,
+        model: &str,
+        device: &str,
+        images: u64,
+        seconds: f64,
+    ) -> Result<()> {
+        let key = format!("run/{model_sha}");
+        self.write(|wtxn| {
+            let mut p: Provenance = match self.meta.get(wtxn, &key).map_err(self.lmdb("reading"))? {
+                Some(s) => serde_json::from_str(s).map_err(|e| self.corrupt(e))?,
+                None => Provenance::default(),
+            };
+            model.clone_into(&mut p.model);
+            if !p.devices.iter().any(|d| d == device) {
+                p.devices.push(device.to_owned());
+            }
+            p.images += images;
+            p.seconds += seconds;
+            p.embtui_version = env!("CARGO_PKG_VERSION").into();
+            p.last_run = now();
+            let json = serde_json::to_string(&p).map_err(|e| self.corrupt(e))?;
+            self.meta.put(wtxn, &key, &json).map_err(self.lmdb("writing provenance"))
         })
     }
 
@@ -255,61 +505,99 @@ impl Store {
         format!("index/{model}/{fingerprint}")
     }
 
-    /// Metadata of the (model, dataset) index, if built.
+    /// Metadata of the (model, selection) index, if built.
     pub fn index_meta(&self, model: &str, fingerprint: &str) -> Result<Option<IndexMeta>> {
-        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
-        let Some(s) =
-            self.meta.get(&rtxn, &Self::meta_key(model, fingerprint)).map_err(self.lmdb())?
+        let rtxn = self.rtxn()?;
+        let key = Self::meta_key(model, fingerprint);
+        let Some(s) = self.meta.get(&rtxn, &key).map_err(self.lmdb("reading index metadata"))?
         else {
             return Ok(None);
         };
-        serde_json::from_str(s)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))
+        serde_json::from_str(s).map(Some).map_err(|e| self.corrupt(e))
     }
 
-    /// (Re)builds the arroy index of (model, dataset) from `vectors` (item id = position).
+    /// Marks an index as used now (it is kept over older selections).
+    pub fn touch_index(&self, meta: &IndexMeta) -> Result<()> {
+        let key = Self::meta_key(&meta.model, &meta.dataset_fingerprint);
+        let mut m = meta.clone();
+        m.last_used = now();
+        let json = serde_json::to_string(&m).map_err(|e| self.corrupt(e))?;
+        self.write(|wtxn| self.meta.put(wtxn, &key, &json).map_err(self.lmdb("writing")))
+    }
+
+    /// (Re)builds the arroy index of (model, selection) from `vectors` (item id = position in
+    /// the selection), dropping the least recently used selections of the same model and
+    /// dataset folder beyond [`MAX_SELECTIONS`].
     pub fn build_index(&self, meta: &IndexMeta, vectors: &[(u32, Vec<f32>)]) -> Result<IndexMeta> {
         let t0 = std::time::Instant::now();
         let key = Self::meta_key(&meta.model, &meta.dataset_fingerprint);
-        let arroy_err = |e| StoreError::Arroy(self.path.clone(), e);
-        let meta = self.write(|wtxn| {
-            let index = if let Some(s) = self.meta.get(wtxn, &key).map_err(self.lmdb())? {
-                serde_json::from_str::<IndexMeta>(s)
-                    .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))?
-                    .arroy_index
+        let arroy_err = self.arroy_err("build");
+        self.write(|wtxn| {
+            let all = self.all_indexes(wtxn)?;
+            let index = if let Some(m) =
+                all.iter().find(|m| Self::meta_key(&m.model, &m.dataset_fingerprint) == key)
+            {
+                m.arroy_index
             } else {
-                let next: u16 = self
-                    .meta
-                    .get(wtxn, "next_arroy_index")
-                    .map_err(self.lmdb())?
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                self.meta
-                    .put(wtxn, "next_arroy_index", &(next + 1).to_string())
-                    .map_err(self.lmdb())?;
-                next
+                let used: std::collections::BTreeSet<u16> =
+                    all.iter().map(|m| m.arroy_index).collect();
+                (0..=u16::MAX).find(|i| !used.contains(i)).ok_or_else(|| {
+                    self.corrupt("all 65536 arroy indexes are in use; run `embtui store gc`")
+                })?
             };
             let writer = Writer::<Cosine>::new(self.arroy, index, meta.dim);
-            writer.clear(wtxn).map_err(arroy_err)?;
+            writer.clear(wtxn).map_err(&arroy_err)?;
             for (id, v) in vectors {
-                writer.add_item(wtxn, *id, v).map_err(arroy_err)?;
+                writer.add_item(wtxn, *id, v).map_err(&arroy_err)?;
             }
             let mut rng = rand::rngs::StdRng::seed_from_u64(meta.seed);
-            writer.builder(&mut rng).n_trees(meta.n_trees).build(wtxn).map_err(arroy_err)?;
+            writer.builder(&mut rng).n_trees(meta.n_trees).build(wtxn).map_err(&arroy_err)?;
             let mut m = meta.clone();
             m.arroy_index = index;
             m.n_items = vectors.len();
             m.build_seconds = t0.elapsed().as_secs_f64();
-            let json = serde_json::to_string(&m)
-                .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))?;
-            self.meta.put(wtxn, &key, &json).map_err(self.lmdb())?;
+            m.last_used = now();
+            let json = serde_json::to_string(&m).map_err(|e| self.corrupt(e))?;
+            self.meta.put(wtxn, &key, &json).map_err(self.lmdb("writing index metadata"))?;
+            self.cap_selections(wtxn, &m)?;
             Ok(m)
-        })?;
-        Ok(meta)
+        })
     }
 
-    /// Approximate nearest neighbours of `query` in the (model, dataset) index: (item, cosine).
+    /// Drops the oldest selections of `kept`'s model and dataset folder beyond the cap.
+    fn cap_selections(&self, wtxn: &mut RwTxn, kept: &IndexMeta) -> Result<()> {
+        let mut same: Vec<IndexMeta> = self
+            .all_indexes(wtxn)?
+            .into_iter()
+            .filter(|m| m.model == kept.model && m.dataset_root == kept.dataset_root)
+            .filter(|m| m.dataset_fingerprint != kept.dataset_fingerprint)
+            .collect();
+        same.sort_by_key(|m| std::cmp::Reverse(m.last_used));
+        for old in same.into_iter().skip(MAX_SELECTIONS - 1) {
+            self.drop_index(wtxn, &old)?;
+        }
+        Ok(())
+    }
+
+    fn drop_index(&self, wtxn: &mut RwTxn, m: &IndexMeta) -> Result<()> {
+        Writer::<Cosine>::new(self.arroy, m.arroy_index, m.dim.max(1))
+            .clear(wtxn)
+            .map_err(self.arroy_err("removal"))?;
+        let key = Self::meta_key(&m.model, &m.dataset_fingerprint);
+        self.meta.delete(wtxn, &key).map_err(self.lmdb("removing index metadata"))?;
+        Ok(())
+    }
+
+    fn all_indexes(&self, txn: &RoTxn<'_>) -> Result<Vec<IndexMeta>> {
+        let mut out = Vec::new();
+        for item in self.meta.prefix_iter(txn, "index/").map_err(self.lmdb("listing indexes"))? {
+            let (_, v) = item.map_err(self.lmdb("listing indexes"))?;
+            out.push(serde_json::from_str(v).map_err(|e| self.corrupt(e))?);
+        }
+        Ok(out)
+    }
+
+    /// Approximate nearest neighbours of `query` in the (model, selection) index: (item, cosine).
     pub fn ann(
         &self,
         meta: &IndexMeta,
@@ -317,10 +605,10 @@ impl Store {
         k: usize,
         search_k: Option<usize>,
     ) -> Result<Vec<(u32, f32)>> {
-        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
-        let arroy_err = |e| StoreError::Arroy(self.path.clone(), e);
+        let rtxn = self.rtxn()?;
+        let arroy_err = self.arroy_err("search");
         let reader =
-            Reader::<Cosine>::open(&rtxn, meta.arroy_index, self.arroy).map_err(arroy_err)?;
+            Reader::<Cosine>::open(&rtxn, meta.arroy_index, self.arroy).map_err(&arroy_err)?;
         if reader.dimensions() != query.len() {
             return Err(StoreError::DimensionMismatch {
                 path: self.path.clone(),
@@ -333,7 +621,7 @@ impl Store {
         if let Some(sk) = search_k.and_then(NonZeroUsize::new) {
             q.search_k(sk);
         }
-        let hits = q.by_vector(&rtxn, query).map_err(arroy_err)?;
+        let hits = q.by_vector(&rtxn, query).map_err(&arroy_err)?;
         // arroy's cosine distance is (1 - cos) / 2 for normalised vectors.
         let mut out: Vec<(u32, f32)> =
             hits.into_iter().map(|(id, d)| (id, 1.0 - 2.0 * d)).collect();
@@ -341,136 +629,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Every (model, dataset) index recorded in the store.
+    /// Every (model, selection) index recorded in the store.
     pub fn indexes(&self) -> Result<Vec<IndexMeta>> {
-        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
-        let mut out = Vec::new();
-        for item in self.meta.prefix_iter(&rtxn, "index/").map_err(self.lmdb())? {
-            let (_, v) = item.map_err(self.lmdb())?;
-            out.push(
-                serde_json::from_str(v)
-                    .map_err(|e| StoreError::Corrupt(self.path.clone(), e.to_string()))?,
-            );
-        }
-        Ok(out)
+        let rtxn = self.rtxn()?;
+        self.all_indexes(&rtxn)
     }
 
     /// Number of cached vectors (all models).
     pub fn n_cached(&self) -> Result<u64> {
-        let rtxn = self.env.read_txn().map_err(self.lmdb())?;
-        self.vectors.len(&rtxn).map_err(self.lmdb())
+        let rtxn = self.rtxn()?;
+        self.vectors.len(&rtxn).map_err(self.lmdb("counting vectors"))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta(dim: usize) -> IndexMeta {
-        IndexMeta {
-            model: "m".into(),
-            onnx_sha256: "ab".repeat(32),
-            dim,
-            entry: serde_json::Value::Null,
-            embtui_version: "0".into(),
-            dataset_fingerprint: "fp".into(),
-            arroy_index: 0,
-            n_items: 0,
-            n_trees: 4,
-            seed: SEED,
-            build_seconds: 0.0,
-        }
-    }
-
-    #[test]
-    fn vectors_round_trip_and_cache_hits_by_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let sha = "ab".repeat(32);
-        s.put_vectors(&sha, &[([1; 32], vec![0.6, 0.8])]).unwrap();
-        let got = s.cached(&sha, 2, "m", &[[1; 32], [2; 32]]).unwrap();
-        assert_eq!(got, vec![Some(vec![0.6, 0.8]), None]);
-        // Another model file (sha) never sees these vectors.
-        assert_eq!(s.cached(&"cd".repeat(32), 2, "m", &[[1; 32]]).unwrap(), vec![None]);
-    }
-
-    #[test]
-    fn open_db_with_wrong_dimension() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let sha = "ab".repeat(32);
-        s.put_vectors(&sha, &[([1; 32], vec![0.6, 0.8])]).unwrap();
-        let err = s.cached(&sha, 3, "m", &[[1; 32]]).unwrap_err();
-        assert!(err.to_string().contains("stored 2-d vectors but produces 3-d"), "{err}");
-    }
-
-    #[test]
-    fn ann_finds_the_exact_neighbour_with_cosine_scores() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let vs: Vec<(u32, Vec<f32>)> =
-            vec![(0, vec![1.0, 0.0]), (1, vec![0.0, 1.0]), (2, vec![0.6, 0.8])];
-        let m = s.build_index(&meta(2), &vs).unwrap();
-        let hits = s.ann(&m, &[1.0, 0.0], 2, None).unwrap();
-        assert_eq!(hits[0].0, 0);
-        assert!((hits[0].1 - 1.0).abs() < 1e-5);
-        assert_eq!(hits[1].0, 2);
-        assert!((hits[1].1 - 0.6).abs() < 1e-4, "{hits:?}");
-    }
-
-    #[test]
-    fn same_seed_builds_the_same_trees() {
-        let vs: Vec<(u32, Vec<f32>)> = (0..300u32)
-            .map(|i| {
-                let a = f32::from(i as u16) * 0.37;
-                (i, vec![a.sin(), a.cos(), (a * 0.5).sin(), (a * 1.7).cos()])
-            })
-            .collect();
-        let run = || {
-            let dir = tempfile::tempdir().unwrap();
-            let s = Store::open(dir.path()).unwrap();
-            let m = s.build_index(&meta(4), &vs).unwrap();
-            // A small search_k makes the answer depend on the trees themselves.
-            (0..20).map(|q| s.ann(&m, &vs[q].1, 5, Some(8)).unwrap()).collect::<Vec<_>>()
-        };
-        assert_eq!(run(), run());
-    }
-
-    #[test]
-    fn store_from_a_newer_version_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(dir.path()).unwrap();
-            let mut w = s.env.write_txn().unwrap();
-            s.meta.put(&mut w, "store_version", "99").unwrap();
-            w.commit().unwrap();
-        }
-        let err = Store::open(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("written by a newer embtui (layout 99"), "{err}");
-    }
-
-    #[test]
-    fn map_full_grows_instead_of_failing() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        let before = s.env.info().map_size;
-        // 1.5 GiB of vectors in 8 MiB batches outgrows the initial 1 GiB map.
-        let sha = "ab".repeat(32);
-        for b in 0..3u8 {
-            let items: Vec<([u8; 32], Vec<f32>)> = (0..128u8)
-                .map(|i| {
-                    (
-                        [
-                            b, i, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-                            19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
-                        ],
-                        vec![0.5; 1 << 20],
-                    )
-                })
-                .collect();
-            s.put_vectors(&sha, &items).unwrap();
-        }
-        assert!(s.env.info().map_size > before);
-        assert_eq!(s.n_cached().unwrap(), 384);
-    }
-}
+mod tests;

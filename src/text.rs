@@ -53,9 +53,85 @@ fn skip_until_st(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// The width tables are fitted to: `COLUMNS` when set, else the terminal's width when stdout
+/// is a terminal, else 80.
+pub fn terminal_width() -> usize {
+    if let Some(w) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()) {
+        return w.max(20);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        if let Ok((w, _)) = crossterm::terminal::size() {
+            return usize::from(w).max(20);
+        }
+    }
+    80
+}
+
+/// Cuts `s` to `max` characters, ending in `…` when cut.
+pub fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// Names short enough for `max` columns, the same everywhere and still unique: a name that
+/// does not fit is shortened to its most telling unique part (`efficientnet-lite0` → `lite0`,
+/// `dinov2-s14-imgfocus` → `dinov2`), else cut with `…`.
+pub fn short_names(names: &[String], max: usize) -> Vec<String> {
+    let tokens: Vec<Vec<&str>> = names.iter().map(|n| n.split(['-', '_']).collect()).collect();
+    let unique = |cand: &str, me: usize| {
+        tokens.iter().enumerate().all(|(i, t)| i == me || !t.contains(&cand) && names[i] != cand)
+    };
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if name.chars().count() <= max {
+                return name.clone();
+            }
+            let t = &tokens[i];
+            let first = t.first().copied().unwrap_or("");
+            let last = t.last().copied().unwrap_or("");
+            let picks = [last, first, &format!("{first}-{last}")]
+                .into_iter()
+                .map(str::to_owned)
+                .find(|c| {
+                    !c.is_empty()
+                        && c.chars().count() <= max
+                        && c.chars().any(char::is_numeric)
+                        && unique(c, i)
+                })
+                .or_else(|| {
+                    [first, last]
+                        .into_iter()
+                        .map(str::to_owned)
+                        .find(|c| c.chars().count() <= max && unique(c, i))
+                });
+            picks.unwrap_or_else(|| {
+                let cut: String = name.chars().take(max.saturating_sub(1)).collect();
+                format!("{cut}…")
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::*;
+
+    #[test]
+    fn model_names_shorten_to_their_unique_part() {
+        let names: Vec<String> =
+            ["efficientnet-lite0", "efficientnet-lite2", "open-nsfw", "dinov2-s14-imgfocus"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(short_names(&names, 30), names, "names that fit stay whole");
+        assert_eq!(short_names(&names, 8), ["lite0", "lite2", "open", "dinov2"]);
+        let clip: Vec<String> = ["clip-vit-b32", "clip-vit-l14"].map(String::from).to_vec();
+        assert_eq!(short_names(&clip, 6), ["b32", "l14"]);
+    }
 
     #[test]
     fn osc52_clipboard_write_is_removed() {

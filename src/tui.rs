@@ -1,10 +1,12 @@
 //! TUI state: `App`, the `Action`s that change it and `App::update`. No I/O, no drawing:
-//! `update` returns the `Effect`s to carry out (engine requests, thumbnails to encode);
-//! `tui/ui.rs` draws `&App`; `tui/term.rs` owns the terminal and the loop.
+//! `update` returns the `Effect`s to carry out (engine requests, thumbnails to encode, path
+//! completions to look up); `tui/ui.rs` draws `&App`; `tui/term.rs` owns the terminal.
 
 pub mod bench;
 pub mod event;
 pub mod keys;
+pub mod layout;
+pub mod prompt;
 pub mod term;
 pub mod thumbs;
 pub mod ui;
@@ -12,19 +14,23 @@ pub mod ui;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+use ratatui::layout::Size;
 use ratatui_image::protocol::Protocol;
 
+pub use prompt::{Prompt, PromptKind};
 pub use term::browse;
 
 use crate::engine::search::Query;
-use crate::engine::worker::{EngineEvent, Hit, ModelResult, OutsideHits, Request, NEIGHBOURS};
+use crate::engine::worker::{EngineEvent, Evaluated, Hit, ModelInfo, OutsideHits, Request};
 use crate::report::EvalReport;
 use crate::text::sanitize;
 
-/// Neighbours shown per model.
-pub const TOP_K: usize = NEIGHBOURS;
+/// Neighbours shown per model when the screen allows (`+`/`-` change it).
+pub const DEFAULT_K: usize = 5;
+/// The most neighbours a column can show.
+pub const MAX_K: usize = crate::engine::worker::MAX_NEIGHBOURS;
 
-/// A thumbnail: a dataset image or the outside query image.
+/// A thumbnail: a dataset image or the outside query image, at a size in cells.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ThumbKey {
     Image(u32),
@@ -35,7 +41,9 @@ pub enum ThumbKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Engine(Request),
-    Thumb(ThumbKey),
+    Thumb(ThumbKey, Size),
+    /// Look up the file names that complete a path prefix (the prompt's Tab).
+    Complete(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,33 +59,63 @@ pub enum Focus {
     Neighbours,
 }
 
+/// How the query list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptKind {
-    Filter,
-    ImagePath,
-    Text,
+pub enum Sort {
+    Name,
+    /// By the per-query nDCG of one model, worst first (where it fails).
+    Ndcg(usize),
+    /// By the disagreement of the chosen pair, largest first.
+    Disagreement,
+}
+
+/// Which photo the zoom view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zoom {
+    Query,
+    Neighbour { model: usize, rank: usize },
+}
+
+/// A mouse event in terminal cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mouse {
+    Click { column: u16, row: u16 },
+    ScrollUp { column: u16, row: u16 },
+    ScrollDown { column: u16, row: u16 },
 }
 
 /// Things that happen to the UI: keys mapped to intents, engine events, thumbnails.
 pub enum Action {
     Quit,
+    /// Esc: close what is open (prompt, help, zoom, outside query, filter), one at a time.
+    Back,
     Up,
     Down,
     Left,
     Right,
     PageUp,
     PageDown,
+    Home,
+    End,
     ToggleFocus,
     Select,
+    Zoom,
+    HistoryBack,
+    HistoryForward,
+    MoreNeighbours,
+    FewerNeighbours,
+    CycleSort,
+    /// Choose the disagreement pair's first (false) or second (true) model: the next one.
+    CyclePair(bool),
     ShowView(View),
     OpenPrompt(PromptKind),
-    PromptInput(char),
-    PromptBackspace,
-    PromptSubmit,
-    PromptCancel,
+    Prompt(prompt::Edit),
     ToggleHelp,
+    Resize(Size),
+    Mouse(Mouse),
     Engine(EngineEvent),
-    Thumb(ThumbKey, Box<Protocol>),
+    Thumb(ThumbKey, Size, Box<Protocol>),
+    Completions(Vec<String>),
 }
 
 /// One dataset image as the UI shows it (text already sanitised).
@@ -88,34 +126,71 @@ pub struct Item {
     lower: String,
 }
 
-/// Where the engine is: still indexing and evaluating, done, or stopped by an error.
-pub enum Phase {
-    Loading { status: String, progress: Option<(String, usize, usize)> },
-    Ready { models: Vec<ModelResult>, report: Box<EvalReport>, disagree: Vec<(usize, f64)> },
+/// The evaluation's state once vectors are loaded.
+pub enum Eval {
+    /// Plain image folders have no captions, so nothing to evaluate.
+    NoCaptions,
+    Running {
+        stage: String,
+        done: f64,
+    },
+    Done {
+        report: Box<EvalReport>,
+        ndcg: Vec<Vec<f64>>,
+    },
     Failed(String),
 }
 
-/// The query list: every item, the filter and what it keeps, the selection.
+/// What the engine has loaded.
+pub struct Loaded {
+    pub models: Vec<ModelInfo>,
+    /// Dataset ids every model embedded (the others have no neighbours).
+    pub evaluated: Vec<bool>,
+    pub eval: Eval,
+}
+
+/// Where the engine is: still indexing, ready (evaluation maybe still running), or stopped.
+pub enum Phase {
+    Loading { status: String, progress: Option<(String, usize, usize)> },
+    Ready(Box<Loaded>),
+    Failed(String),
+}
+
+/// The query list: every item, the filter and what it keeps, its order, the selection.
 pub struct Queries {
     pub items: Vec<Item>,
     pub filter: String,
     pub visible: Vec<usize>,
     pub cursor: usize,
+    pub sort: Sort,
 }
 
-/// The compare view: which pane has focus, which neighbour, and an outside query if open.
+/// The compare view: focus, the focused neighbour, how many are shown, zoom, history.
 pub struct Compare {
     pub focus: Focus,
     pub model_cursor: usize,
     pub rank_cursor: usize,
+    pub k: usize,
+    pub zoom: Option<Zoom>,
     pub outside: Option<(Query, OutsideHits)>,
+    back: Vec<usize>,
+    forward: Vec<usize>,
 }
 
-/// Thumbnails encoded so far and those asked for.
+/// Neighbours received per query, and those asked for.
+#[derive(Default)]
+pub struct Neighbours {
+    pub by_query: HashMap<usize, Vec<Vec<Hit>>>,
+    asked: HashSet<usize>,
+    /// True once the engine's answers carry caption relevance.
+    pub with_relevance: bool,
+}
+
+/// Thumbnails encoded so far and those asked for, by key and size.
 #[derive(Default)]
 pub struct Thumbs {
-    pub ready: HashMap<ThumbKey, Protocol>,
-    requested: HashSet<ThumbKey>,
+    pub ready: HashMap<(ThumbKey, Size), Protocol>,
+    asked: HashSet<(ThumbKey, Size)>,
 }
 
 /// The whole UI state.
@@ -124,19 +199,25 @@ pub struct App {
     pub dataset: String,
     pub model_names: Vec<String>,
     pub phase: Phase,
-    /// A transient message for the status bar (an outside query, an error).
+    /// A transient message for the status bar; cleared by the next move.
     pub message: Option<String>,
     pub view: View,
     pub queries: Queries,
     pub compare: Compare,
+    pub neighbours: Neighbours,
+    /// The disagreement view: its pair of models and cursor.
+    pub pair: (usize, usize),
     pub disagree_cursor: usize,
-    pub prompt: Option<(PromptKind, String)>,
+    pub prompt: Option<Prompt>,
     pub thumbs: Thumbs,
+    pub size: Size,
     pub help: bool,
     pub quit: bool,
     pub text_tower: bool,
-    /// False under NO_COLOR: relevance is then shown by numbers alone.
+    /// False under NO_COLOR: decorative colour is dropped (thumbnails keep theirs).
     pub color: bool,
+    /// False when the terminal does not announce 24-bit colour: colours go to the 256 palette.
+    pub truecolor: bool,
 }
 
 impl App {
@@ -144,7 +225,7 @@ impl App {
     pub fn new(
         dataset: &str,
         items: Vec<(String, Vec<String>)>,
-        model_names: Vec<String>,
+        model_names: &[String],
         color: bool,
     ) -> Self {
         let items: Vec<Item> = items
@@ -156,50 +237,64 @@ impl App {
             })
             .collect();
         let visible = (0..items.len()).collect();
+        let pair = (0, usize::from(model_names.len() > 1));
         Self {
             dataset: sanitize(dataset),
-            model_names,
+            model_names: model_names.iter().map(|n| sanitize(n)).collect(),
             phase: Phase::Loading { status: "starting".into(), progress: None },
             message: None,
             view: View::Compare,
-            queries: Queries { items, filter: String::new(), visible, cursor: 0 },
+            queries: Queries { items, filter: String::new(), visible, cursor: 0, sort: Sort::Name },
             compare: Compare {
                 focus: Focus::Queries,
                 model_cursor: 0,
                 rank_cursor: 0,
+                k: DEFAULT_K,
+                zoom: None,
                 outside: None,
+                back: Vec::new(),
+                forward: Vec::new(),
             },
+            neighbours: Neighbours::default(),
+            pair,
             disagree_cursor: 0,
             prompt: None,
             thumbs: Thumbs::default(),
+            size: Size { width: 80, height: 24 },
             help: false,
             quit: false,
             text_tower: false,
             color,
+            truecolor: true,
         }
     }
 
-    /// The models' results, once the engine is ready.
-    pub fn models(&self) -> &[ModelResult] {
+    /// The engine's loaded state, once ready.
+    pub fn loaded(&self) -> Option<&Loaded> {
         match &self.phase {
-            Phase::Ready { models, .. } => models,
-            _ => &[],
-        }
-    }
-
-    /// The evaluation report, once the engine is ready.
-    pub fn report(&self) -> Option<&EvalReport> {
-        match &self.phase {
-            Phase::Ready { report, .. } => Some(report),
+            Phase::Ready(l) => Some(l),
             _ => None,
         }
     }
 
-    /// Queries ordered by disagreement (largest nDCG gap first), once ready.
-    pub fn disagree(&self) -> &[(usize, f64)] {
-        match &self.phase {
-            Phase::Ready { disagree, .. } => disagree,
-            _ => &[],
+    /// The models, once loaded.
+    pub fn models(&self) -> &[ModelInfo] {
+        self.loaded().map_or(&[], |l| l.models.as_slice())
+    }
+
+    /// The evaluation report, once done.
+    pub fn report(&self) -> Option<&EvalReport> {
+        match self.loaded().map(|l| &l.eval) {
+            Some(Eval::Done { report, .. }) => Some(report),
+            _ => None,
+        }
+    }
+
+    /// Model `m`'s nDCG (at the largest k) of query `q`, once evaluated.
+    pub fn ndcg(&self, m: usize, q: usize) -> Option<f64> {
+        match self.loaded().map(|l| &l.eval) {
+            Some(Eval::Done { ndcg, .. }) => ndcg.get(m)?.get(q).copied().filter(|x| !x.is_nan()),
+            _ => None,
         }
     }
 
@@ -210,7 +305,14 @@ impl App {
         }
         match &self.phase {
             Phase::Loading { status, .. } => status.clone(),
-            Phase::Ready { .. } => "ready".into(),
+            Phase::Ready(l) => match &l.eval {
+                Eval::Running { stage, done } => {
+                    format!("evaluating: {} {:.0}%", sanitize(stage), done * 100.0)
+                }
+                Eval::Failed(e) => format!("evaluation failed: {e}"),
+                Eval::NoCaptions => "ready (no captions: neighbours and scores only)".into(),
+                Eval::Done { .. } => "ready".into(),
+            },
             Phase::Failed(e) => format!("error: {e}"),
         }
     }
@@ -226,15 +328,15 @@ impl App {
     }
 
     /// The hits shown for model `m`: the outside query's if one is open, else the selected
-    /// query's.
+    /// query's (once the engine sent them).
     pub fn hits(&self, m: usize) -> &[Hit] {
         if let Some((_, ext)) = &self.compare.outside {
             return ext.get(m).map_or(&[], |(_, h)| h.as_slice());
         }
-        match (self.models().get(m), self.query()) {
-            (Some(r), Some(q)) => r.hits.get(q).map_or(&[], Vec::as_slice),
-            _ => &[],
-        }
+        self.query()
+            .and_then(|q| self.neighbours.by_query.get(&q))
+            .and_then(|per_model| per_model.get(m))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The focused neighbour, when the neighbour pane has focus.
@@ -244,67 +346,209 @@ impl App {
             .flatten()
     }
 
+    /// Per-query differences of the chosen pair (first − second), once evaluated.
+    pub fn pair_deltas(&self) -> Vec<(usize, f64)> {
+        let (a, b) = self.pair;
+        let Some(Eval::Done { ndcg, .. }) = self.loaded().map(|l| &l.eval) else {
+            return Vec::new();
+        };
+        let (Some(va), Some(vb)) = (ndcg.get(a), ndcg.get(b)) else { return Vec::new() };
+        let mut d: Vec<(usize, f64)> = (0..va.len())
+            .filter(|&q| !va[q].is_nan() && !vb[q].is_nan())
+            .map(|q| (q, va[q] - vb[q]))
+            .collect();
+        d.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()).then(x.0.cmp(&y.0)));
+        d
+    }
+
     fn apply_filter(&mut self) {
-        let q = &mut self.queries;
         let words: Vec<String> =
-            q.filter.to_lowercase().split_whitespace().map(str::to_owned).collect();
-        q.visible = (0..q.items.len())
+            self.queries.filter.to_lowercase().split_whitespace().map(str::to_owned).collect();
+        let q = &self.queries;
+        let mut visible: Vec<usize> = (0..q.items.len())
             .filter(|&i| {
                 words.iter().all(|w| {
                     q.items[i].lower.contains(w.as_str()) || q.items[i].name.contains(w.as_str())
                 })
             })
             .collect();
-        q.cursor = 0;
+        self.sort_visible(&mut visible);
+        self.queries.visible = visible;
+        self.queries.cursor = 0;
     }
 
-    /// Thumbnails the current screen needs that were not asked for yet.
-    pub fn wanted_thumbs(&mut self) -> Vec<Effect> {
-        let mut keys = Vec::new();
-        if let Some((Query::Image(p), _)) = &self.compare.outside {
-            keys.push(ThumbKey::Outside(p.clone()));
-        } else if let (None, Some(q)) = (&self.compare.outside, self.query()) {
-            keys.push(ThumbKey::Image(q as u32));
+    fn sort_visible(&self, visible: &mut [usize]) {
+        match self.queries.sort {
+            Sort::Name => visible.sort_unstable(),
+            Sort::Ndcg(m) => visible.sort_by(|&a, &b| {
+                let (x, y) = (self.ndcg(m, a).unwrap_or(2.0), self.ndcg(m, b).unwrap_or(2.0));
+                x.total_cmp(&y).then(a.cmp(&b))
+            }),
+            Sort::Disagreement => {
+                let order: HashMap<usize, usize> =
+                    self.pair_deltas().iter().enumerate().map(|(i, &(q, _))| (q, i)).collect();
+                visible.sort_by_key(|q| (order.get(q).copied().unwrap_or(usize::MAX), *q));
+            }
+        }
+    }
+
+    /// What the current screen needs: the query's neighbours, thumbnails at their sizes.
+    pub fn wanted(&mut self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if let (Some(q), None, Some(l)) = (self.query(), &self.compare.outside, self.loaded()) {
+            if l.evaluated.get(q).copied().unwrap_or(false) && self.neighbours.asked.insert(q) {
+                out.push(Effect::Engine(Request::Neighbours(q)));
+            }
+        }
+        let sizes = layout::Sizes::of(self);
+        let mut keys: Vec<(ThumbKey, Size)> = Vec::new();
+        match (&self.compare.outside, self.query()) {
+            (Some((Query::Image(p), _)), _) => {
+                keys.push((ThumbKey::Outside(p.clone()), sizes.query));
+            }
+            (None, Some(q)) => keys.push((ThumbKey::Image(q as u32), sizes.query)),
+            _ => {}
         }
         for m in 0..self.models().len() {
-            keys.extend(self.hits(m).iter().take(TOP_K).map(|h| ThumbKey::Image(h.id)));
+            let shown = self.hits(m).iter().take(sizes.rows);
+            keys.extend(shown.map(|h| (ThumbKey::Image(h.id), sizes.neighbour)));
         }
-        keys.into_iter()
-            .filter(|k| self.thumbs.requested.insert(k.clone()))
-            .map(Effect::Thumb)
-            .collect()
+        if let Some(z) = self.zoomed_key() {
+            keys.push((z, sizes.zoom));
+        }
+        out.extend(
+            keys.into_iter()
+                .filter(|k| k.1.width > 0 && k.1.height > 0 && self.thumbs.asked.insert(k.clone()))
+                .map(|(k, s)| Effect::Thumb(k, s)),
+        );
+        out
+    }
+
+    /// The thumbnail the zoom view shows.
+    pub fn zoomed_key(&self) -> Option<ThumbKey> {
+        match self.compare.zoom? {
+            Zoom::Query => match &self.compare.outside {
+                Some((Query::Image(p), _)) => Some(ThumbKey::Outside(p.clone())),
+                Some(_) => None,
+                None => self.query().map(|q| ThumbKey::Image(q as u32)),
+            },
+            Zoom::Neighbour { model, rank } => {
+                self.hits(model).get(rank).map(|h| ThumbKey::Image(h.id))
+            }
+        }
+    }
+
+    /// Selects query `q` (showing it in the list, clearing the filter if it hides it).
+    fn select_query(&mut self, q: usize) {
+        if !self.queries.visible.contains(&q) {
+            self.queries.filter.clear();
+            self.apply_filter();
+        }
+        self.queries.cursor = self.queries.visible.iter().position(|&i| i == q).unwrap_or(0);
+        self.compare.outside = None;
+        self.compare.rank_cursor = 0;
+        self.compare.zoom = None;
+    }
+
+    /// Goes to query `q`, remembering where we were (Backspace/`[` return).
+    fn go_to(&mut self, q: usize) {
+        if let Some(cur) = self.query() {
+            if cur != q {
+                self.compare.back.push(cur);
+                self.compare.forward.clear();
+            }
+        }
+        self.select_query(q);
+    }
+
+    fn history(&mut self, back: bool) {
+        let cur = self.query();
+        let (from, to) = if back {
+            (&mut self.compare.back, &mut self.compare.forward)
+        } else {
+            (&mut self.compare.forward, &mut self.compare.back)
+        };
+        let Some(q) = from.pop() else {
+            self.message = Some(if back { "no earlier query" } else { "no later query" }.into());
+            return;
+        };
+        to.extend(cur);
+        self.select_query(q);
     }
 
     fn move_cursor(&mut self, delta: isize) {
+        self.message = None;
         match (self.view, self.compare.focus) {
             (View::Disagree, _) => {
-                self.disagree_cursor = step(self.disagree_cursor, delta, self.disagree().len());
+                self.disagree_cursor = step(self.disagree_cursor, delta, self.pair_deltas().len());
             }
+            (View::Metrics, _) => {}
             (_, Focus::Queries) => {
                 self.queries.cursor = step(self.queries.cursor, delta, self.queries.visible.len());
                 self.compare.outside = None;
-                self.message = None;
                 self.compare.rank_cursor = 0;
+                if self.compare.zoom.is_some() {
+                    self.compare.zoom = Some(Zoom::Query);
+                }
             }
             (_, Focus::Neighbours) => {
-                let n = self.hits(self.compare.model_cursor).len().min(TOP_K);
+                let n = self.hits(self.compare.model_cursor).len().min(self.shown_k());
                 self.compare.rank_cursor = step(self.compare.rank_cursor, delta, n);
+                self.follow_zoom();
             }
+        }
+    }
+
+    /// Neighbours shown per column: k, at most what fits.
+    pub fn shown_k(&self) -> usize {
+        self.compare.k.min(layout::Sizes::of(self).rows).max(1)
+    }
+
+    fn follow_zoom(&mut self) {
+        if let Some(Zoom::Neighbour { .. }) = self.compare.zoom {
+            let (model, rank) = (self.compare.model_cursor, self.compare.rank_cursor);
+            self.compare.zoom = Some(Zoom::Neighbour { model, rank });
         }
     }
 
     /// Folds one action into the state; returns what the loop should do.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
-        if self.prompt.is_some() {
-            return self.update_prompt(action);
-        }
+        let effects = match action {
+            Action::Engine(e) => self.on_engine(e),
+            Action::Thumb(key, size, p) => {
+                self.thumbs.ready.insert((key, size), *p);
+                Vec::new()
+            }
+            Action::Resize(s) => {
+                self.size = s;
+                Vec::new()
+            }
+            Action::Completions(list) => {
+                if let Some(p) = &mut self.prompt {
+                    p.complete(&list);
+                }
+                Vec::new()
+            }
+            other if self.prompt.is_some() => self.update_prompt(other),
+            other => self.update_keys(other),
+        };
+        let mut out = effects;
+        out.extend(self.wanted());
+        out
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // actions are consumed by `update`'s other arms
+    fn update_keys(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Quit => self.quit = true,
+            Action::Back => self.back_out(),
             Action::ToggleHelp => self.help = !self.help,
             Action::Up => self.move_cursor(-1),
             Action::Down => self.move_cursor(1),
             Action::PageUp => self.move_cursor(-10),
             Action::PageDown => self.move_cursor(10),
+            Action::Home => self.move_cursor(isize::MIN / 2),
+            Action::End => self.move_cursor(isize::MAX / 2),
             Action::Left | Action::Right if self.compare.focus == Focus::Neighbours => {
                 let n = self.models().len().max(1);
                 let c = &mut self.compare;
@@ -313,8 +557,9 @@ impl App {
                 } else {
                     (c.model_cursor + 1) % n
                 };
-                let shown = self.hits(self.compare.model_cursor).len().min(TOP_K);
+                let shown = self.hits(self.compare.model_cursor).len().min(self.shown_k());
                 self.compare.rank_cursor = self.compare.rank_cursor.min(shown.saturating_sub(1));
+                self.follow_zoom();
             }
             Action::Left | Action::Right => {}
             Action::ToggleFocus => {
@@ -324,7 +569,17 @@ impl App {
                 };
             }
             Action::Select => self.select(),
-            Action::ShowView(v) => self.view = v,
+            Action::Zoom => self.toggle_zoom(),
+            Action::HistoryBack => self.history(true),
+            Action::HistoryForward => self.history(false),
+            Action::MoreNeighbours => self.compare.k = (self.compare.k + 1).min(MAX_K),
+            Action::FewerNeighbours => self.compare.k = self.compare.k.saturating_sub(1).max(1),
+            Action::CycleSort => self.cycle_sort(),
+            Action::CyclePair(second) => self.cycle_pair(second),
+            Action::ShowView(v) => {
+                self.view = v;
+                self.compare.zoom = None;
+            }
             Action::OpenPrompt(PromptKind::Text) if !self.text_tower => {
                 self.message = Some("no chosen model has a text tower; export one with `just export-hf clip-vit-b32`".into());
             }
@@ -334,35 +589,138 @@ impl App {
                 } else {
                     String::new()
                 };
-                self.prompt = Some((k, start));
+                self.prompt = Some(Prompt::new(k, &start));
             }
-            Action::Engine(e) => return self.on_engine(e),
-            Action::Thumb(key, p) => {
-                self.thumbs.ready.insert(key, *p);
-            }
-            Action::PromptInput(_)
-            | Action::PromptBackspace
-            | Action::PromptSubmit
-            | Action::PromptCancel => {}
-        }
-        if self.view == View::Compare {
-            return self.wanted_thumbs();
+            Action::Mouse(m) => return self.mouse(m),
+            Action::Prompt(_)
+            | Action::Engine(_)
+            | Action::Thumb(..)
+            | Action::Resize(_)
+            | Action::Completions(_) => {}
         }
         Vec::new()
     }
 
-    /// While a prompt is open, keys edit it; engine events and thumbnails still arrive.
-    fn update_prompt(&mut self, action: Action) -> Vec<Effect> {
-        let Some((kind, input)) = &mut self.prompt else { return Vec::new() };
-        let kind = *kind;
-        match action {
-            Action::PromptInput(c) => input.push(c),
-            Action::PromptBackspace => {
-                input.pop();
+    /// Esc: closes the innermost thing that is open.
+    fn back_out(&mut self) {
+        if self.help {
+            self.help = false;
+        } else if self.compare.zoom.is_some() {
+            self.compare.zoom = None;
+        } else if self.compare.outside.is_some() {
+            self.compare.outside = None;
+            self.message = None;
+        } else if self.view != View::Compare {
+            self.view = View::Compare;
+        } else if self.compare.focus == Focus::Neighbours {
+            self.compare.focus = Focus::Queries;
+        } else if !self.queries.filter.is_empty() {
+            let keep = self.query();
+            self.queries.filter.clear();
+            self.apply_filter();
+            if let Some(q) = keep {
+                self.select_query(q);
             }
-            Action::PromptCancel => self.prompt = None,
-            Action::PromptSubmit => {
-                let text = input.trim().to_owned();
+        } else {
+            self.message = None;
+        }
+    }
+
+    fn toggle_zoom(&mut self) {
+        self.compare.zoom = match (self.compare.zoom, self.compare.focus) {
+            (Some(_), _) => None,
+            (None, Focus::Neighbours) if self.focused_hit().is_some() => Some(Zoom::Neighbour {
+                model: self.compare.model_cursor,
+                rank: self.compare.rank_cursor,
+            }),
+            (None, _) => Some(Zoom::Query),
+        };
+        self.view = View::Compare;
+    }
+
+    fn cycle_sort(&mut self) {
+        let n = self.models().len();
+        self.queries.sort = match self.queries.sort {
+            Sort::Name if n > 0 && self.report().is_some() => Sort::Ndcg(0),
+            Sort::Ndcg(m) if m + 1 < n => Sort::Ndcg(m + 1),
+            Sort::Ndcg(_) if n > 1 => Sort::Disagreement,
+            _ => Sort::Name,
+        };
+        if self.report().is_none() {
+            self.message = Some("sorting by nDCG needs the evaluation; it is still running".into());
+        }
+        let keep = self.query();
+        let mut visible = std::mem::take(&mut self.queries.visible);
+        self.sort_visible(&mut visible);
+        self.queries.visible = visible;
+        self.queries.cursor =
+            keep.and_then(|q| self.queries.visible.iter().position(|&i| i == q)).unwrap_or(0);
+    }
+
+    fn cycle_pair(&mut self, second: bool) {
+        let n = self.models().len();
+        if n < 2 {
+            self.message = Some("disagreement needs two models".into());
+            return;
+        }
+        let (a, b) = &mut self.pair;
+        let (slot, other) = if second { (b, *a) } else { (a, *b) };
+        *slot = (*slot + 1) % n;
+        if *slot == other {
+            *slot = (*slot + 1) % n;
+        }
+        self.disagree_cursor = 0;
+    }
+
+    fn mouse(&mut self, m: Mouse) -> Vec<Effect> {
+        let hit = layout::hit_test(self, m);
+        match (m, hit) {
+            (
+                Mouse::ScrollUp { .. } | Mouse::ScrollDown { .. },
+                Some(layout::Target::Queries(_)),
+            ) => {
+                self.compare.focus = Focus::Queries;
+                self.move_cursor(if matches!(m, Mouse::ScrollUp { .. }) { -3 } else { 3 });
+            }
+            (Mouse::ScrollUp { .. }, _) => self.move_cursor(-1),
+            (Mouse::ScrollDown { .. }, _) => self.move_cursor(1),
+            (Mouse::Click { .. }, Some(layout::Target::Queries(row))) => {
+                self.compare.focus = Focus::Queries;
+                if row < self.queries.visible.len() {
+                    let q = self.queries.visible[row];
+                    self.select_query(q);
+                }
+            }
+            (Mouse::Click { .. }, Some(layout::Target::Neighbour { model, rank })) => {
+                self.compare.focus = Focus::Neighbours;
+                self.compare.model_cursor = model;
+                self.compare.rank_cursor = rank.min(self.hits(model).len().saturating_sub(1));
+                self.follow_zoom();
+            }
+            (Mouse::Click { .. }, Some(layout::Target::Tab(v))) => self.view = v,
+            (Mouse::Click { .. }, Some(layout::Target::Disagreement(row))) => {
+                self.disagree_cursor = row.min(self.pair_deltas().len().saturating_sub(1));
+                self.select();
+            }
+            (Mouse::Click { .. }, None) => {}
+        }
+        Vec::new()
+    }
+
+    /// While a prompt is open, keys edit it.
+    #[allow(clippy::needless_pass_by_value)] // as for update_keys
+    fn update_prompt(&mut self, action: Action) -> Vec<Effect> {
+        let Some(p) = &mut self.prompt else { return Vec::new() };
+        let kind = p.kind;
+        match action {
+            Action::Prompt(edit) => {
+                if let Some(prefix) = p.edit(edit) {
+                    return vec![Effect::Complete(prefix)];
+                }
+            }
+            Action::Back => self.prompt = None,
+            Action::Select => {
+                let text = p.text().trim().to_owned();
                 self.prompt = None;
                 match kind {
                     PromptKind::ImagePath if !text.is_empty() => {
@@ -375,49 +733,36 @@ impl App {
                     _ => {}
                 }
             }
-            Action::Engine(e) => return self.on_engine(e),
-            Action::Thumb(key, p) => {
-                self.thumbs.ready.insert(key, *p);
-                return Vec::new();
-            }
+            Action::Quit => self.quit = true,
             _ => {}
         }
         if kind == PromptKind::Filter {
-            if let Some((_, input)) = &self.prompt {
-                self.queries.filter.clone_from(input);
+            if let Some(p) = &self.prompt {
+                self.queries.filter = p.text();
             }
             self.apply_filter();
         }
-        self.wanted_thumbs()
+        Vec::new()
     }
 
     fn select(&mut self) {
         match self.view {
             View::Disagree => {
-                if let Some(&(q, _)) = self.disagree().get(self.disagree_cursor) {
-                    self.jump_to(q);
+                if let Some(&(q, _)) = self.pair_deltas().get(self.disagree_cursor) {
+                    self.go_to(q);
                     self.view = View::Compare;
                 }
             }
             View::Compare if self.compare.focus == Focus::Neighbours => {
                 if let Some(h) = self.focused_hit() {
                     let id = h.id as usize;
-                    self.jump_to(id);
+                    self.go_to(id);
                     self.compare.focus = Focus::Queries;
                 }
             }
-            _ => {}
+            View::Compare => self.compare.focus = Focus::Neighbours,
+            View::Metrics => {}
         }
-    }
-
-    fn jump_to(&mut self, q: usize) {
-        if !self.queries.visible.contains(&q) {
-            self.queries.filter.clear();
-            self.apply_filter();
-        }
-        self.queries.cursor = self.queries.visible.iter().position(|&i| i == q).unwrap_or(0);
-        self.compare.outside = None;
-        self.compare.rank_cursor = 0;
     }
 
     fn on_engine(&mut self, e: EngineEvent) -> Vec<Effect> {
@@ -433,28 +778,52 @@ impl App {
                     progress: Some((model, done, total)),
                 };
             }
-            EngineEvent::Ready { models, report } => {
-                let disagree = disagreement(&models);
-                self.phase = Phase::Ready { models, report, disagree };
-                return self.wanted_thumbs();
+            EngineEvent::Ready { models, evaluated } => {
+                let eval = if self.queries.items.iter().all(|i| i.captions.is_empty()) {
+                    Eval::NoCaptions
+                } else {
+                    Eval::Running { stage: "starting".into(), done: 0.0 }
+                };
+                self.phase = Phase::Ready(Box::new(Loaded { models, evaluated, eval }));
+            }
+            EngineEvent::Neighbours { query, hits } => {
+                self.neighbours.by_query.insert(query, hits);
+            }
+            EngineEvent::RelevanceReady => {
+                // Ask again for what was answered without relevance.
+                self.neighbours.with_relevance = true;
+                self.neighbours.by_query.clear();
+                self.neighbours.asked.clear();
+            }
+            EngineEvent::Evaluating { stage, done } => {
+                if let Phase::Ready(l) = &mut self.phase {
+                    l.eval = Eval::Running { stage, done };
+                }
+            }
+            EngineEvent::Evaluated(Evaluated { report, ndcg }) => {
+                if let Phase::Ready(l) = &mut self.phase {
+                    l.eval = Eval::Done { report, ndcg };
+                }
             }
             EngineEvent::Outside { query, hits } => {
                 if let Query::Image(p) = &query {
                     let key = ThumbKey::Outside(p.clone());
-                    self.thumbs.ready.remove(&key);
-                    self.thumbs.requested.remove(&key);
+                    self.thumbs.ready.retain(|(k, _), _| *k != key);
+                    self.thumbs.asked.retain(|(k, _)| *k != key);
                 }
                 self.compare.outside = Some((query, hits));
-                self.message =
-                    Some("showing neighbours of an outside query; move the cursor to leave".into());
-                return self.wanted_thumbs();
+                self.message = Some("neighbours of an outside query; Esc or a move leaves".into());
+            }
+            EngineEvent::EvalFailed(e) => {
+                if let Phase::Ready(l) = &mut self.phase {
+                    l.eval = Eval::Failed(sanitize(&e));
+                }
             }
             EngineEvent::Error(e) => {
                 let e = sanitize(&e);
-                if matches!(self.phase, Phase::Loading { .. }) {
-                    self.phase = Phase::Failed(e);
-                } else {
-                    self.message = Some(format!("error: {e}"));
+                match &mut self.phase {
+                    Phase::Loading { .. } => self.phase = Phase::Failed(e),
+                    _ => self.message = Some(format!("error: {e}")),
                 }
             }
         }
@@ -469,144 +838,5 @@ fn step(cur: usize, delta: isize, len: usize) -> usize {
     cur.saturating_add_signed(delta).min(len - 1)
 }
 
-/// Queries ordered by how much the models disagree: the largest gap in nDCG between any two.
-pub fn disagreement(models: &[ModelResult]) -> Vec<(usize, f64)> {
-    let n = models.first().map_or(0, |m| m.ndcg.len());
-    let mut v: Vec<(usize, f64)> = (0..n)
-        .map(|q| {
-            let vals = models.iter().map(|m| m.ndcg[q]);
-            let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
-            (q, if models.len() < 2 { 0.0 } else { hi - lo })
-        })
-        .collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    v
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(crate) fn sample_app() -> App {
-        let items = vec![
-            (
-                "dog.jpg".to_owned(),
-                vec!["A brown dog runs on grass .".to_owned(), "A dog plays .".to_owned()],
-            ),
-            ("snow.jpg".to_owned(), vec!["A man skis down a snowy hill .".to_owned()]),
-            (
-                "evil.jpg".to_owned(),
-                vec!["A cat \u{1b}]52;c;cHduZWQ=\u{7}sleeps \u{1b}[2J.".to_owned()],
-            ),
-        ];
-        let mut app = App::new("fixture", items, vec!["m1".into(), "m2".into()], true);
-        let hits = |a: u32, b: u32| {
-            vec![
-                Hit { id: a, score: 0.9, rel: Some(0.5) },
-                Hit { id: b, score: 0.5, rel: Some(0.0) },
-            ]
-        };
-        let models = vec![
-            ModelResult {
-                name: "m1".into(),
-                device: "cpu".into(),
-                hits: vec![hits(1, 2), hits(0, 2), hits(0, 1)],
-                ndcg: vec![0.9, 0.5, 0.2],
-            },
-            ModelResult {
-                name: "m2".into(),
-                device: "cpu".into(),
-                hits: vec![hits(2, 1), hits(2, 0), hits(1, 0)],
-                ndcg: vec![0.1, 0.5, 0.3],
-            },
-        ];
-        app.update(Action::Engine(EngineEvent::Ready {
-            models,
-            report: Box::new(crate::report::tests::report(0.5)),
-        }));
-        app
-    }
-
-    #[test]
-    fn captions_lose_their_escape_sequences() {
-        let app = sample_app();
-        assert_eq!(app.queries.items[2].captions[0], "A cat sleeps .");
-    }
-
-    #[test]
-    fn filter_keeps_matching_queries_and_resets_the_cursor() {
-        let mut app = sample_app();
-        app.update(Action::Down);
-        app.update(Action::OpenPrompt(PromptKind::Filter));
-        for c in "snow".chars() {
-            app.update(Action::PromptInput(c));
-        }
-        assert_eq!(app.queries.visible, vec![1]);
-        assert_eq!(app.queries.cursor, 0);
-        app.update(Action::PromptSubmit);
-        assert_eq!(app.queries.filter, "snow");
-        assert!(app.prompt.is_none());
-    }
-
-    #[test]
-    fn disagreement_puts_the_biggest_ndcg_gap_first() {
-        let app = sample_app();
-        assert_eq!(app.disagree()[0].0, 0);
-        assert!((app.disagree()[0].1 - 0.8).abs() < 1e-12);
-        assert_eq!(app.disagree().iter().map(|d| d.0).collect::<Vec<_>>(), [0, 2, 1]);
-    }
-
-    #[test]
-    fn enter_on_a_neighbour_makes_it_the_query() {
-        let mut app = sample_app();
-        app.update(Action::ToggleFocus);
-        app.update(Action::Right); // model m2
-        app.update(Action::Select); // its first hit is image 2
-        assert_eq!(app.query(), Some(2));
-        assert_eq!(app.compare.focus, Focus::Queries);
-    }
-
-    #[test]
-    fn text_queries_go_to_the_engine_only_with_a_text_tower() {
-        let mut app = sample_app();
-        assert!(app.update(Action::OpenPrompt(PromptKind::Text)).is_empty());
-        assert!(app.prompt.is_none() && app.status().contains("no chosen model has a text tower"));
-        app.text_tower = true;
-        app.update(Action::OpenPrompt(PromptKind::Text));
-        for c in "a dog".chars() {
-            app.update(Action::PromptInput(c));
-        }
-        assert_eq!(
-            app.update(Action::PromptSubmit),
-            vec![Effect::Engine(Request::Outside(Query::Text("a dog".into())))]
-        );
-    }
-
-    #[test]
-    fn thumbnails_are_requested_once() {
-        let mut app = sample_app();
-        // Ready asked for query 0 and its neighbours 1 and 2 (both models): every image once.
-        assert_eq!(app.thumbs.requested.len(), 3);
-        assert!(app.wanted_thumbs().is_empty());
-        // Query 1's thumbnail and its neighbours' were asked for already: nothing new.
-        assert!(app.update(Action::Down).is_empty());
-        // An outside query image needs its own thumbnail, once.
-        let q = Query::Image("q.jpg".into());
-        let ext = EngineEvent::Outside { query: q, hits: vec![] };
-        assert_eq!(
-            app.update(Action::Engine(ext)),
-            vec![Effect::Thumb(ThumbKey::Outside("q.jpg".into()))]
-        );
-        assert!(app.wanted_thumbs().is_empty());
-    }
-
-    #[test]
-    fn an_engine_error_while_loading_is_the_phase_and_later_only_a_message() {
-        let mut app = App::new("d", vec![], vec!["m".into()], false);
-        app.update(Action::Engine(EngineEvent::Error("boom".into())));
-        assert!(matches!(app.phase, Phase::Failed(_)) && app.status() == "error: boom");
-        let mut app = sample_app();
-        app.update(Action::Engine(EngineEvent::Error("late".into())));
-        assert!(matches!(app.phase, Phase::Ready { .. }) && app.status() == "error: late");
-    }
-}
+mod tests;

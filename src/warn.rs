@@ -3,14 +3,24 @@
 //! can say how many there were.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static WARNINGS: AtomicUsize = AtomicUsize::new(0);
+/// Set while the TUI owns the terminal: lines are counted but not written.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Stops (or resumes) writing to stderr; the TUI shows what matters in its status bar.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
 
 /// Writes one sanitised line to stderr; counts it when `warning` is set.
 pub fn emit(warning: bool, args: std::fmt::Arguments<'_>) {
     if warning {
         WARNINGS.fetch_add(1, Ordering::Relaxed);
+    }
+    if QUIET.load(Ordering::Relaxed) {
+        return;
     }
     let text = crate::text::sanitize(&args.to_string());
     // A closed stderr is no reason to stop a run that is writing its results elsewhere.

@@ -19,7 +19,10 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 fn layer_of(module: &str) -> usize {
-    LAYERS.iter().position(|l| l.contains(&module)).unwrap_or_else(|| panic!("{module} has no layer"))
+    LAYERS
+        .iter()
+        .position(|l| l.contains(&module))
+        .unwrap_or_else(|| panic!("{module} has no layer"))
 }
 
 /// Top-level module of a source file: src/engine/eval.rs → engine.

@@ -43,7 +43,8 @@ pub fn captions(root: &Path) -> Result<(Captions, PathBuf)> {
         });
     };
     let mut caps = Captions::default();
-    let parsed: CocoFile = super::read_json(&path, "COCO captions JSON", &mut caps.issues)?;
+    let file = super::read::TextFile::open(&path)?;
+    let parsed: CocoFile = file.json("COCO captions JSON")?;
     let names: HashMap<u64, &str> =
         parsed.images.iter().map(|i| (i.id, i.file_name.as_str())).collect();
     let file = file_label(&path);

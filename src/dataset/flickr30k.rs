@@ -1,8 +1,10 @@
-//! Flickr30k caption files: original `.token`, Kaggle `results.csv`, Karpathy JSON, Hugging Face CSV.
+//! Flickr30k caption files: original `.token`, Kaggle `results.csv`, Karpathy JSON, Hugging Face
+//! CSV. Each is read in one streaming pass.
 
 use std::path::{Path, PathBuf};
 
-use super::{file_label, find_dir, read_lines, Captions, DatasetError, Result};
+use super::read::{record, TextFile};
+use super::{find_dir, Captions, DatasetError, Issue, Result};
 
 const IMAGE_DIRS: &[&str] = &[
     "flickr30k_images/flickr30k_images",
@@ -13,7 +15,8 @@ const IMAGE_DIRS: &[&str] = &[
     "images",
 ];
 
-/// `<image>.jpg#<n><TAB><caption>` lines (Flickr30k `results_20130124.token`, Flickr8k token).
+/// `<image>.jpg#<n><TAB><caption>` lines (Flickr30k `results_20130124.token`, Flickr8k token;
+/// Flickr8k has 3 lines with a space instead of the tab, accepted and reported).
 pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = ["results_20130124.token", "Flickr8k.token.txt"]
         .iter()
@@ -21,19 +24,33 @@ pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
         .find(|p| p.exists())
         .unwrap_or_else(|| root.join("results_20130124.token"));
     let mut caps = Captions::default();
-    let file = file_label(&path);
-    for (line, text) in read_lines(&path, &mut caps.issues)? {
-        let Some((key, caption)) = text.split_once('\t') else {
+    let file = TextFile::open(&path)?;
+    let label = file.label.clone();
+    let mut read_issues = Vec::new();
+    file.for_each_line(&mut read_issues, |line, text| {
+        let split = text.split_once('\t').or_else(|| {
+            let (key, cap) = text.split_once(' ')?;
+            key.contains('#').then_some((key, cap))
+        });
+        let Some((key, caption)) = split else {
             caps.issue(
-                &file,
+                &label,
                 Some(line),
                 "expected `<image>#<n><TAB><caption>`; no tab found".into(),
             );
-            continue;
+            return;
         };
+        if !text.contains('\t') {
+            caps.issue(
+                &label,
+                Some(line),
+                "a space instead of the tab after the image name; accepted".into(),
+            );
+        }
         let image = key.rsplit_once('#').map_or(key, |(img, _)| img);
-        caps.add(&file, Some(line), image.trim(), caption);
-    }
+        caps.add(&label, Some(line), image.trim(), caption);
+    })?;
+    caps.issues.extend(read_issues);
     // Flickr8k's split lists (one file name a line), when they sit beside the token file.
     for (list, split) in [
         ("Flickr_8k.trainImages.txt", "train"),
@@ -42,9 +59,11 @@ pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
     ] {
         let p = root.join(list);
         if p.exists() {
-            for (_, name) in read_lines(&p, &mut caps.issues)? {
+            let mut issues = Vec::new();
+            TextFile::open(&p)?.for_each_line(&mut issues, |_, name| {
                 caps.split.insert(name.trim().to_owned(), split.to_owned());
-            }
+            })?;
+            caps.issues.extend(issues);
         }
     }
     Ok((caps, find_dir(root, IMAGE_DIRS)?))
@@ -55,40 +74,43 @@ pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
 pub fn kaggle_csv(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("results.csv");
     let mut caps = Captions::default();
-    let file = file_label(&path);
-    for (line, text) in read_lines(&path, &mut caps.issues)? {
+    let file = TextFile::open(&path)?;
+    let label = file.label.clone();
+    let mut read_issues = Vec::new();
+    file.for_each_line(&mut read_issues, |line, text| {
         if line == 1 && text.starts_with("image_name") {
-            continue;
+            return;
         }
         let parts: Vec<&str> = text.splitn(3, '|').collect();
         match parts.as_slice() {
-            [image, _, caption] => caps.add(&file, Some(line), image.trim(), caption),
+            [image, _, caption] => caps.add(&label, Some(line), image.trim(), caption),
             [image, rest] => {
                 // The known broken row: the comment number and the comment share a field.
                 let rest = rest.trim_start();
                 let digits = rest.chars().take_while(char::is_ascii_digit).count();
                 if digits == 0 {
                     caps.issue(
-                        &file,
+                        &label,
                         Some(line),
                         "expected 3 pipe-separated fields, found 2".into(),
                     );
-                    continue;
+                    return;
                 }
                 caps.issue(
-                    &file,
+                    &label,
                     Some(line),
                     "missing pipe after the comment number; repaired".into(),
                 );
-                caps.add(&file, Some(line), image.trim(), &rest[digits..]);
+                caps.add(&label, Some(line), image.trim(), &rest[digits..]);
             }
             _ => caps.issue(
-                &file,
+                &label,
                 Some(line),
                 "expected `image_name| comment_number| comment`".into(),
             ),
         }
-    }
+    })?;
+    caps.issues.extend(read_issues);
     Ok((caps, find_dir(root, IMAGE_DIRS)?))
 }
 
@@ -114,15 +136,16 @@ struct KarpathySentence {
 pub fn karpathy(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("dataset_flickr30k.json");
     let mut caps = Captions::default();
-    let parsed: KarpathyFile = super::read_json(&path, "Karpathy JSON", &mut caps.issues)?;
-    let file = file_label(&path);
+    let file = TextFile::open(&path)?;
+    let label = file.label.clone();
+    let parsed: KarpathyFile = file.json("Karpathy JSON")?;
     for img in parsed.images {
         if let Some(split) = img.split {
             // Karpathy's "restval" is training data too.
             caps.split.insert(img.filename.clone(), split);
         }
         for s in img.sentences {
-            caps.add(&file, None, &img.filename, &s.raw);
+            caps.add(&label, None, &img.filename, &s.raw);
         }
     }
     Ok((caps, find_dir(root, IMAGE_DIRS)?))
@@ -132,8 +155,14 @@ pub fn karpathy(root: &Path) -> Result<(Captions, PathBuf)> {
 pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("flickr_annotations_30k.csv");
     let mut caps = Captions::default();
-    let (text, headers) = super::csv_file(&path, &mut caps)?;
-    let file = file_label(&path);
+    let file = TextFile::open(&path)?;
+    let label = file.label.clone();
+    let mut reader = file.csv();
+    let headers = reader.headers().map_err(|e| DatasetError::Parse {
+        file: path.clone(),
+        what: "CSV",
+        message: e.to_string(),
+    })?;
     let col = |name: &str| headers.iter().position(|h| h == name);
     let (Some(raw_col), Some(file_col)) = (col("raw"), col("filename")) else {
         return Err(DatasetError::Parse {
@@ -143,27 +172,29 @@ pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
         });
     };
     let split_col = col("split");
-    let lines = super::LineIndex::new(&text);
-    for rec in super::csv_records(&text) {
+    let mut issues: Vec<Issue> = Vec::new();
+    for rec in reader.byte_records() {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                caps.issue(&file, lines.line(e.position()), format!("bad CSV row: {e}"));
+                let line = e.position().map(csv::Position::line);
+                caps.issue(&label, line, format!("bad CSV row: {e}"));
                 continue;
             }
         };
-        let line = lines.line(rec.position());
-        let (Some(raw), Some(name)) = (rec.get(raw_col), rec.get(file_col)) else {
-            caps.issue(&file, line, "row has too few fields".into());
+        let (fields, line) = record(&rec, &label, &mut issues);
+        let (Some(raw), Some(name)) = (fields.get(raw_col), fields.get(file_col)) else {
+            caps.issue(&label, line, "row has too few fields".into());
             continue;
         };
         match serde_json::from_str::<Vec<String>>(raw) {
-            Ok(list) => list.iter().for_each(|c| caps.add(&file, line, name, c)),
-            Err(e) => caps.issue(&file, line, format!("`raw` is not a JSON list of strings: {e}")),
+            Ok(list) => list.iter().for_each(|c| caps.add(&label, line, name, c)),
+            Err(e) => caps.issue(&label, line, format!("`raw` is not a JSON list of strings: {e}")),
         }
-        if let Some(split) = split_col.and_then(|c| rec.get(c)) {
-            caps.split.insert(name.to_owned(), split.to_owned());
+        if let Some(split) = split_col.and_then(|c| fields.get(c)) {
+            caps.split.insert(name.clone(), split.clone());
         }
     }
+    caps.issues.extend(issues);
     Ok((caps, find_dir(root, IMAGE_DIRS)?))
 }

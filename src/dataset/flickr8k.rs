@@ -1,40 +1,55 @@
-//! Flickr8k Kaggle `captions.txt`: CSV with header `image,caption`.
+//! Flickr8k Kaggle `captions.txt`: CSV with header `image,caption`, read in one streaming pass.
 
 use std::path::{Path, PathBuf};
 
-use super::{file_label, find_dir, Captions, DatasetError, Result};
+use super::read::{record, TextFile};
+use super::{find_dir, Captions, DatasetError, Result};
 
 pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
     let path = root.join("captions.txt");
     let mut caps = Captions::default();
-    let (text, headers) = super::csv_file(&path, &mut caps)?;
-    let file = file_label(&path);
-    if headers.get(0) != Some("image") || headers.get(1) != Some("caption") {
+    let file = TextFile::open(&path)?;
+    let label = file.label.clone();
+    let mut reader = file.csv();
+    let headers = reader.byte_headers().map_err(|e| DatasetError::Parse {
+        file: path.clone(),
+        what: "CSV",
+        message: e.to_string(),
+    })?;
+    if headers.get(0) != Some(b"image".as_slice()) || headers.get(1) != Some(b"caption".as_slice())
+    {
+        let found =
+            String::from_utf8_lossy(&headers.as_slice()[..headers.as_slice().len().min(60)])
+                .into_owned();
         return Err(DatasetError::Parse {
             file: path,
             what: "Flickr8k captions.txt",
             message: format!(
-                "header must be `image,caption`, found `{}`",
-                headers.iter().collect::<Vec<_>>().join(",")
+                "line 1 must be the header `image,caption`, found `{}`",
+                crate::text::fit(&crate::text::sanitize(&found), 60)
             ),
         });
     }
-    let lines = super::LineIndex::new(&text);
-    for rec in super::csv_records(&text) {
-        match rec {
-            Ok(r) if r.len() >= 2 => {
-                let line = lines.line(r.position());
-                if r.len() > 2 {
-                    caps.issue(&file, line, "more than 2 fields (unquoted comma?); joined".into());
-                }
-                let caption: Vec<&str> = r.iter().skip(1).collect();
-                caps.add(&file, line, &r[0], &caption.join(","));
-            }
-            Ok(r) => caps.issue(&file, lines.line(r.position()), "expected `image,caption`".into()),
+    let mut issues = Vec::new();
+    for rec in reader.byte_records() {
+        let rec = match rec {
+            Ok(r) => r,
             Err(e) => {
-                caps.issue(&file, lines.line(e.position()), format!("bad CSV row: {e}"));
+                let line = e.position().map(csv::Position::line);
+                caps.issue(&label, line, format!("bad CSV row: {e}"));
+                continue;
             }
+        };
+        let (fields, line) = record(&rec, &label, &mut issues);
+        match fields.as_slice() {
+            [image, caption] => caps.add(&label, line, image, caption),
+            [image, rest @ ..] if !rest.is_empty() => {
+                caps.issue(&label, line, "more than 2 fields (unquoted comma?); joined".into());
+                caps.add(&label, line, image, &rest.join(","));
+            }
+            _ => caps.issue(&label, line, "expected `image,caption`".into()),
         }
     }
+    caps.issues.extend(issues);
     Ok((caps, find_dir(root, &["Images", "images", "Flicker8k_Dataset"])?))
 }

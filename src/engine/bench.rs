@@ -39,6 +39,7 @@ pub fn run(cfg: &Config, b: BenchCmd) -> anyhow::Result<ExitCode> {
                 &entry,
                 crate::cli::DEFAULT_BATCH,
                 None,
+                None,
             )?;
             let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
             let n = rows.len() / entry.dim;
@@ -64,6 +65,8 @@ pub struct EmbedBench {
     ratio: f64,
     decode_preprocess_images_per_s_per_core: f64,
     decode_only_images_per_s_per_core: f64,
+    /// Where the end-to-end run spent its time.
+    pipeline: embed::Stats,
 }
 
 /// End to end vs inference alone vs decode + preprocess alone, for one model.
@@ -79,13 +82,16 @@ pub fn embed(
         ds.samples.iter().enumerate().map(|(i, s)| Job { key: i, path: s.path.clone() }).collect();
     let n = jobs.len();
     // Warm-up: ONNX Runtime allocates its arenas on the first runs.
-    embed::run(&mut emb, &jobs[..batch.min(n)], batch, |_| true)?;
+    let (decoders, ort_threads) = embed::plan(emb.device, cfg.threads);
+    let opts = cfg.decode;
+    embed::run(&mut emb, &jobs[..batch.min(n)], batch, &opts, decoders, |_| true)?;
     let t = Instant::now();
     let mut done = 0usize;
-    embed::run(&mut emb, &jobs, batch, |o| {
+    let mut stats = embed::run(&mut emb, &jobs, batch, &opts, decoders, |o| {
         done += o.iter().filter(|(_, r)| r.is_ok()).count();
         true
     })?;
+    stats.ort_threads = ort_threads;
     let end_to_end = done as f64 / t.elapsed().as_secs_f64();
     // Inference alone on ready tensors: one batch preprocessed once, run n / batch times.
     let per = (emb.entry.size as usize).pow(2) * 3;
@@ -94,6 +100,7 @@ pub fn embed(
         crate::model::preprocess::load_tensor(
             &job.path,
             &emb.entry,
+            &opts,
             &mut tensor[i * per..(i + 1) * per],
         )?;
     }
@@ -107,7 +114,7 @@ pub fn embed(
     let t = Instant::now();
     let mut buf = vec![0.0f32; per];
     for job in &jobs {
-        let _ = crate::model::preprocess::load_tensor(&job.path, &emb.entry, &mut buf);
+        let _ = crate::model::preprocess::load_tensor(&job.path, &emb.entry, &opts, &mut buf);
     }
     let decode_per_core = n as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -126,6 +133,7 @@ pub fn embed(
         ratio: end_to_end / infer,
         decode_preprocess_images_per_s_per_core: decode_per_core,
         decode_only_images_per_s_per_core: decode_only,
+        pipeline: stats,
     })
 }
 
@@ -227,11 +235,9 @@ pub fn search(
         entry: serde_json::Value::Null,
         embtui_version: env!("CARGO_PKG_VERSION").into(),
         dataset_fingerprint: label.into(),
-        arroy_index: 0,
-        n_items: 0,
         n_trees: DEFAULT_N_TREES,
         seed: SEED,
-        build_seconds: 0.0,
+        ..IndexMeta::default()
     };
     let meta = store.build_index(&meta, &items)?;
     let mut per_k = Vec::new();

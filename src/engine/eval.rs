@@ -1,9 +1,20 @@
 //! `eval`: exact neighbours per model, caption relevance, metrics, baselines, comparisons.
+//!
+//! At full Flickr30k size (31,783 images) nothing N × N is ever held:
+//! 1. the relevance pass walks the queries once (one relevance row at a time, from the
+//!    captions' inverted index) and keeps what every model's metrics need: R (the number of
+//!    relevant images), a bitset of which images are relevant (N² bits: 126 MB at 31,783),
+//!    the best relevance values (the ideal ranking for nDCG) and the mean relevance;
+//! 2. per model, `rank::top_lists` keeps each query's exact top max(k, R, 1,000) neighbours
+//!    from symmetric blocked matrix products;
+//! 3. metrics are read off those lists (graded relevance only for the top k, by pair);
+//!    intervals come from shared bootstrap resamples.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rayon::prelude::*;
@@ -13,14 +24,19 @@ use crate::cli::{EvalArgs, MetricArgs};
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::metrics as m;
-use crate::rank::exact_ranking;
+use crate::rank::{top_lists, TopList};
 use crate::relevance::{Method, Relevance};
 use crate::report::{
     self, Ann, Baselines, Comparison, DatasetInfo, EvalReport, ModelReport, RelevanceInfo, Skipped,
     Stat,
 };
-use crate::store::{IndexMeta, Store};
+use crate::store::Store;
 use crate::{say, warn};
+
+/// Ranks beyond which a first relevant image counts 0 in MRR (it would count < 0.001).
+pub const MRR_DEPTH: usize = 1000;
+/// Queries whose arroy neighbours are compared with the exact ones for ANN recall.
+const ANN_QUERIES: usize = 300;
 
 /// Evaluation settings.
 #[derive(Debug, Clone)]
@@ -62,18 +78,33 @@ impl EvalOptions {
     }
 }
 
+/// Told what the evaluation is doing: (stage, fraction done).
+pub type OnStage<'a> = &'a (dyn Fn(&str, f64) + Sync);
+
 /// `embtui eval`.
 pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let opts = EvalOptions::from(&a.metric);
-    // Read the baseline first: a bad path should fail before minutes of embedding.
+    // Read the baseline and check the output path first: a bad path should fail before
+    // minutes of embedding.
     let baseline = a.check.as_deref().map(load_report).transpose()?;
+    if let Some(p) = &a.out {
+        check_writable(p)?;
+    }
     let ds = cfg.dataset(&a.data)?;
     if !ds.has_captions() {
         bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
     }
     let store = Store::open(&cfg.store_dir)?;
     let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
-    let rep = evaluate(&store, &ds, &indexed, &opts)?.report;
+    let stage_said = std::sync::Mutex::new(String::new());
+    let on_stage = |stage: &str, _done: f64| {
+        let mut last = stage_said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last != stage {
+            say!("eval: {stage}");
+            stage.clone_into(&mut last);
+        }
+    };
+    let rep = evaluate(&store, &ds, &indexed, &opts, &on_stage)?.report;
     let text = serde_json::to_string_pretty(&rep)?;
     if let Some(p) = &a.out {
         std::fs::write(p, format!("{text}\n"))
@@ -83,7 +114,8 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     if a.json {
         writeln!(stdout, "{text}")?;
     } else {
-        write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep)))?;
+        let width = crate::text::terminal_width();
+        write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep, width)))?;
     }
     let (Some(b), Some(path)) = (baseline, &a.check) else { return Ok(ExitCode::SUCCESS) };
     let regs = report::regressions(&rep, &b, a.tolerance);
@@ -97,88 +129,176 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fails now (not after the embedding) when `--out` cannot be written.
+fn check_writable(p: &Path) -> anyhow::Result<()> {
+    let existed = p.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(p)
+        .with_context(|| format!("--out {} cannot be written", p.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
+
 /// Reads a saved report for `--check`.
 fn load_report(p: &Path) -> anyhow::Result<EvalReport> {
-    let text =
-        std::fs::read_to_string(p).with_context(|| format!("reading baseline {}", p.display()))?;
+    let text = crate::files::read_to_string(p, 256 << 20, "a report")
+        .with_context(|| format!("reading baseline {}", p.display()))?;
     let r: EvalReport = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not an embtui eval report; write one with `embtui eval --json --out FILE`",
             p.display()
         )
     })?;
-    if r.schema != report::SCHEMA {
-        bail!("{} has schema {:?}, this embtui reads {:?}", p.display(), r.schema, report::SCHEMA);
+    if !report::READABLE_SCHEMAS.contains(&r.schema.as_str()) {
+        bail!(
+            "{} has schema {:?}, this embtui reads {:?}",
+            p.display(),
+            r.schema,
+            report::READABLE_SCHEMAS
+        );
     }
     Ok(r)
 }
 
+/// What caption relevance says about each query, computed once for every model.
+pub struct Truth {
+    n: usize,
+    words: usize,
+    /// Row q, bit d: rel(q, d) ≥ τ (d ≠ q).
+    relevant: Vec<u64>,
+    /// R: images relevant to each query.
+    pub r: Vec<usize>,
+    /// The best `k_max` relevance values of each query (its ideal ranking), descending.
+    ideal: Vec<Vec<f32>>,
+    /// Mean relevance of each query to every other image.
+    mean_rel: Vec<f64>,
+}
+
+impl Truth {
+    fn is_relevant(&self, q: usize, d: u32) -> bool {
+        self.relevant[q * self.words + d as usize / 64] >> (d % 64) & 1 == 1
+    }
+
+    /// Walks every query's relevance row once (in parallel, one row per thread at a time).
+    pub fn new(rel: &Relevance, o: &EvalOptions) -> Self {
+        let n = rel.len();
+        let words = n.div_ceil(64);
+        let k = o.k_max();
+        let rows: Vec<(Vec<u64>, usize, Vec<f32>, f64)> = (0..n)
+            .into_par_iter()
+            .map_init(
+                || vec![0f32; n],
+                |row, q| {
+                    rel.row_into(q, row);
+                    let mut bits = vec![0u64; words];
+                    let (mut r, mut sum) = (0usize, 0f64);
+                    let mut top: Vec<f32> = Vec::with_capacity(k + 1);
+                    for (d, &x) in row.iter().enumerate().filter(|&(d, _)| d != q) {
+                        sum += f64::from(x);
+                        if x >= o.threshold {
+                            bits[d / 64] |= 1 << (d % 64);
+                            r += 1;
+                        }
+                        if top.len() < k || x > top[top.len() - 1] {
+                            let at = top.partition_point(|&t| t >= x);
+                            top.insert(at, x);
+                            top.truncate(k);
+                        }
+                    }
+                    (bits, r, top, sum / (n - 1).max(1) as f64)
+                },
+            )
+            .collect();
+        let mut t = Truth {
+            n,
+            words,
+            relevant: Vec::with_capacity(n * words),
+            r: Vec::with_capacity(n),
+            ideal: Vec::with_capacity(n),
+            mean_rel: Vec::with_capacity(n),
+        };
+        for (bits, r, top, mean) in rows {
+            t.relevant.extend(bits);
+            t.r.push(r);
+            t.ideal.push(top);
+            t.mean_rel.push(mean);
+        }
+        t
+    }
+
+    /// How many neighbours each query's metrics need from a ranking.
+    fn list_lengths(&self, o: &EvalOptions) -> Vec<usize> {
+        self.r.iter().map(|&r| r.max(o.k_max()).max(MRR_DEPTH).min(self.n - 1)).collect()
+    }
+}
+
 /// The per-query values of every metric, for one ranking.
+#[derive(Debug, Clone, Default)]
 pub struct PerQuery {
     pub values: BTreeMap<String, Vec<f64>>,
-    pub without_relevant: usize,
 }
 
-/// Metrics for each query of a ranking function (`rank(q)` returns candidate ids, best first).
-pub fn per_query(
-    rel: &Relevance,
-    o: &EvalOptions,
-    rank: impl Fn(usize) -> Vec<u32> + Sync,
-) -> PerQuery {
-    let n = rel.len();
-    let rows: Vec<(BTreeMap<String, f64>, bool)> = (0..n)
-        .into_par_iter()
-        .map(|q| {
-            let row = rel.row(q);
-            let ranked: Vec<f32> = rank(q).iter().map(|&d| row[d as usize]).collect();
-            let ideal = ideal_desc(&row, q);
-            let r = ideal.iter().filter(|&&x| x >= o.threshold).count();
+impl PerQuery {
+    fn from_rows(rows: Vec<BTreeMap<String, f64>>) -> Self {
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for row in rows {
+            for (k, v) in row {
+                values.entry(k).or_default().push(v);
+            }
+        }
+        Self { values }
+    }
+
+    fn means(&self) -> BTreeMap<String, f64> {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().sum::<f64>() / v.len().max(1) as f64))
+            .collect()
+    }
+}
+
+/// Every metric of every query, read off each query's exact top list.
+pub fn score_lists(lists: &[TopList], truth: &Truth, rel: &Relevance, o: &EvalOptions) -> PerQuery {
+    let rows: Vec<BTreeMap<String, f64>> = lists
+        .par_iter()
+        .enumerate()
+        .map(|(q, list)| {
+            let graded: Vec<f32> =
+                list.iter().take(o.k_max()).map(|&(_, d)| rel.pair(q, d as usize)).collect();
+            let relevant: Vec<f32> = list
+                .iter()
+                .map(|&(_, d)| if truth.is_relevant(q, d) { 1.0 } else { 0.0 })
+                .collect();
             let mut vals = BTreeMap::new();
             for &k in &o.ks {
-                vals.insert(format!("ndcg@{k}"), m::ndcg_at_k(&ranked, &ideal, k));
-                vals.insert(format!("overlap@{k}"), m::overlap_at_k(&ranked, k));
-                vals.insert(format!("p@{k}"), m::precision_at_k(&ranked, k, o.threshold));
+                vals.insert(format!("ndcg@{k}"), m::ndcg_at_k(&graded, &truth.ideal[q], k));
+                vals.insert(format!("overlap@{k}"), m::overlap_at_k(&graded, k));
+                vals.insert(format!("p@{k}"), m::precision_at_k(&relevant, k, 0.5));
             }
-            if let Some(ap) = m::map_at_r(&ranked, r, o.threshold) {
+            if let Some(ap) = m::map_at_r(&relevant, truth.r[q], 0.5) {
                 vals.insert("map@r".into(), ap);
-                vals.insert("mrr".into(), m::reciprocal_rank(&ranked, o.threshold));
+                vals.insert("mrr".into(), m::reciprocal_rank(&relevant, 0.5));
             }
-            (vals, r == 0)
+            vals
         })
         .collect();
-    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut without_relevant = 0;
-    for (vals, none) in rows {
-        without_relevant += usize::from(none);
-        for (k, v) in vals {
-            values.entry(k).or_default().push(v);
-        }
-    }
-    PerQuery { values, without_relevant }
-}
-
-/// Every candidate's relevance to query `q` (itself excluded), sorted descending.
-fn ideal_desc(row: &[f32], q: usize) -> Vec<f32> {
-    let mut ideal: Vec<f32> =
-        row.iter().enumerate().filter(|&(d, _)| d != q).map(|(_, &r)| r).collect();
-    ideal.sort_by(|a, b| b.total_cmp(a));
-    ideal
+    PerQuery::from_rows(rows)
 }
 
 /// Expected metric values of a uniformly random ranking, averaged over queries.
-pub fn random_baseline(rel: &Relevance, o: &EvalOptions) -> BTreeMap<String, f64> {
-    let rows: Vec<BTreeMap<String, f64>> = (0..rel.len())
-        .into_par_iter()
+pub fn random_baseline(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> {
+    let m_count = truth.n - 1;
+    let rows = (0..truth.n)
         .map(|q| {
-            let row = rel.row(q);
-            let ideal = ideal_desc(&row, q);
-            let m_count = ideal.len();
-            let mean_rel = ideal.iter().map(|&x| f64::from(x)).sum::<f64>() / m_count.max(1) as f64;
-            let r = ideal.iter().filter(|&&x| x >= o.threshold).count();
+            let (mean, ideal, r) = (truth.mean_rel[q], &truth.ideal[q], truth.r[q]);
             let mut vals = BTreeMap::new();
             for &k in &o.ks {
-                vals.insert(format!("ndcg@{k}"), m::random_ndcg_at_k(mean_rel, &ideal, k, m_count));
-                vals.insert(format!("overlap@{k}"), m::random_overlap_at_k(mean_rel, k, m_count));
+                vals.insert(format!("ndcg@{k}"), m::random_ndcg_at_k(mean, ideal, k, m_count));
+                vals.insert(format!("overlap@{k}"), m::random_overlap_at_k(mean, k, m_count));
                 vals.insert(format!("p@{k}"), m::random_precision_at_k(r, m_count, k));
             }
             if let Some(ap) = m::random_map_at_r(r, m_count) {
@@ -188,47 +308,63 @@ pub fn random_baseline(rel: &Relevance, o: &EvalOptions) -> BTreeMap<String, f64
             vals
         })
         .collect();
-    average(rows)
+    PerQuery::from_rows(rows).means()
 }
 
-fn average(rows: Vec<BTreeMap<String, f64>>) -> BTreeMap<String, f64> {
-    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for row in rows {
-        for (k, v) in row {
-            let e = sums.entry(k).or_default();
-            e.0 += v;
-            e.1 += 1;
-        }
-    }
-    sums.into_iter().map(|(k, (s, n))| (k, s / n.max(1) as f64)).collect()
+/// Mean metric values of the ideal ranking (candidates sorted by relevance): nDCG 1 wherever
+/// anything is relevant, overlap the mean of the best k relevances, p@k min(R, k) / k, MAP@R
+/// and MRR 1 wherever R > 0.
+pub fn oracle(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> {
+    let rows = (0..truth.n)
+        .map(|q| {
+            let (ideal, r) = (&truth.ideal[q], truth.r[q]);
+            let mut vals = BTreeMap::new();
+            for &k in &o.ks {
+                let any = ideal.first().is_some_and(|&x| x > 0.0);
+                vals.insert(format!("ndcg@{k}"), if any { 1.0 } else { 0.0 });
+                vals.insert(format!("overlap@{k}"), m::overlap_at_k(ideal, k));
+                vals.insert(format!("p@{k}"), r.min(k) as f64 / k as f64);
+            }
+            if r > 0 {
+                vals.insert("map@r".into(), 1.0);
+                vals.insert("mrr".into(), 1.0);
+            }
+            vals
+        })
+        .collect();
+    PerQuery::from_rows(rows).means()
 }
 
-/// recall@10 of arroy's ANN against the exact top 10, over up to 1000 queries.
-pub fn ann_recall(
+/// recall@10 of arroy's ANN against the exact top 10, over up to [`ANN_QUERIES`] queries.
+fn ann_recall(
     store: &Store,
-    meta: &IndexMeta,
-    vectors: &[&[f32]],
-    ids: &[u32],
-    search_k: usize,
-) -> anyhow::Result<f64> {
-    let step = (vectors.len() / 1000).max(1);
-    let mut total = 0.0;
-    let mut count = 0usize;
-    for q in (0..vectors.len()).step_by(step) {
-        let exact: Vec<u32> =
-            exact_ranking(vectors, q).iter().take(10).map(|&(i, _)| ids[i as usize]).collect();
-        let ann: Vec<u32> = store
-            .ann(meta, vectors[q], 11, Some(search_k))?
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|&id| id != ids[q])
-            .take(10)
-            .collect();
-        let hit = exact.iter().filter(|e| ann.contains(e)).count();
-        total += hit as f64 / exact.len().max(1) as f64;
-        count += 1;
-    }
-    Ok(total / count.max(1) as f64)
+    x: &Indexed,
+    keep: &[usize],
+    lists: &[TopList],
+) -> anyhow::Result<(f64, usize)> {
+    let Some(meta) = &x.index else { return Ok((0.0, 0)) };
+    let search_k = default_search_k(meta.n_trees);
+    let step = (keep.len() / ANN_QUERIES).max(1);
+    let recalls: Vec<f64> = (0..keep.len())
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|&q| {
+            let exact: Vec<u32> =
+                lists[q].iter().take(10).map(|&(_, d)| keep[d as usize] as u32).collect();
+            let v = x.vectors[keep[q]].as_deref().unwrap_or(&[]);
+            let ann: Vec<u32> = store
+                .ann(meta, v, 11, Some(search_k))?
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|&id| id != keep[q] as u32)
+                .take(10)
+                .collect();
+            let hit = exact.iter().filter(|e| ann.contains(e)).count();
+            Ok(hit as f64 / exact.len().max(1) as f64)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((recalls.iter().sum::<f64>() / recalls.len().max(1) as f64, search_k))
 }
 
 /// Default `search_k` for the ANN: arroy's "precise" setting, k · n_trees · 15.
@@ -239,18 +375,26 @@ pub fn default_search_k(n_trees: usize) -> usize {
 /// An evaluation: the report plus what the TUI needs to explain it.
 pub struct Evaluation {
     pub report: EvalReport,
-    /// Dataset ids of the evaluated images (embedded by every model); position = query index.
-    pub keep: Vec<usize>,
-    /// Per model, the main metric (nDCG at the largest k) of each query (query index order).
-    pub per_query_ndcg: Vec<Vec<f64>>,
-    pub relevance: Relevance,
+    /// Per model, every metric of every query (query index order).
+    pub per_query: Vec<PerQuery>,
 }
 
-/// One model's report and its per-query main metric.
+/// One model's rankings and metrics.
 struct Scored {
     report: ModelReport,
-    main: Vec<f64>,
-    without_relevant: usize,
+    per_query: PerQuery,
+}
+
+/// Dataset ids of the images every model embedded: the queries and candidates of an
+/// evaluation.
+pub fn evaluated_images(ds: &Dataset, indexed: &[Indexed]) -> Vec<usize> {
+    (0..ds.samples.len()).filter(|&i| indexed.iter().all(|x| x.vectors[i].is_some())).collect()
+}
+
+/// The relevance model of the evaluated images (`keep`, in that order).
+pub fn relevance_of(ds: &Dataset, keep: &[usize], method: Method) -> Relevance {
+    let captions: Vec<Vec<String>> = keep.iter().map(|&i| ds.samples[i].captions.clone()).collect();
+    Relevance::new(method, &captions)
 }
 
 /// Evaluates indexed models on the images every model embedded.
@@ -259,95 +403,137 @@ pub fn evaluate(
     ds: &Dataset,
     indexed: &[Indexed],
     o: &EvalOptions,
+    on_stage: OnStage<'_>,
 ) -> anyhow::Result<Evaluation> {
-    let keep: Vec<usize> =
-        (0..ds.samples.len()).filter(|&i| indexed.iter().all(|x| x.vectors[i].is_some())).collect();
+    let keep = evaluated_images(ds, indexed);
     if keep.len() < 2 {
         bail!("fewer than 2 images could be embedded by every model; nothing to evaluate");
     }
-    let captions: Vec<Vec<String>> = keep.iter().map(|&i| ds.samples[i].captions.clone()).collect();
-    let rel = Relevance::new(o.method, &captions);
-    let scored: Vec<Scored> =
-        indexed.iter().map(|x| score_model(store, x, &keep, &rel, o)).collect::<Result<_, _>>()?;
-    let oracle = oracle(&rel, o);
-    let comparisons = comparisons(&scored, o);
-    let without_relevant = scored.first().map_or(0, |s| s.without_relevant);
-    let per_query_ndcg = scored.iter().map(|s| s.main.clone()).collect();
-    let report = EvalReport {
-        schema: report::SCHEMA.into(),
-        dataset: dataset_info(ds, indexed, keep.len(), without_relevant),
-        relevance: RelevanceInfo {
-            method: o.method.to_string(),
-            threshold: o.threshold,
-            mean_pair_relevance: mean_pair_relevance(&rel),
-            bootstrap_resamples: o.bootstrap,
-            seed: o.seed,
-        },
-        k: o.ks.clone(),
-        models: scored.into_iter().map(|s| s.report).collect(),
-        baselines: Baselines { random: random_baseline(&rel, o), oracle },
-        comparisons,
-        environment: super::environment(),
-    };
-    Ok(Evaluation { report, keep, per_query_ndcg, relevance: rel })
+    on_stage(&format!("caption relevance of {} images ({})", keep.len(), o.method), 0.0);
+    let rel = relevance_of(ds, &keep, o.method);
+    evaluate_with(store, ds, indexed, &keep, &rel, o, on_stage)
 }
 
-/// Metrics of one model's exact rankings, with intervals and ANN recall.
+/// [`evaluate`] with the evaluated images and their relevance model given.
+pub fn evaluate_with(
+    store: &Store,
+    ds: &Dataset,
+    indexed: &[Indexed],
+    keep: &[usize],
+    rel: &Relevance,
+    o: &EvalOptions,
+    on_stage: OnStage<'_>,
+) -> anyhow::Result<Evaluation> {
+    let t = Instant::now();
+    let truth = Truth::new(rel, o);
+    on_stage(&format!("relevance done in {:.1} s", t.elapsed().as_secs_f64()), 1.0);
+    let scored: Vec<Scored> = indexed
+        .iter()
+        .map(|x| score_model(store, x, keep, &truth, rel, o, on_stage))
+        .collect::<anyhow::Result<_>>()?;
+    on_stage("intervals and comparisons", 0.0);
+    let report = assemble(ds, indexed, keep, &truth, rel, &scored, o);
+    let per_query = scored.into_iter().map(|s| s.per_query).collect();
+    Ok(Evaluation { report, per_query })
+}
+
+/// Ranks with one model and scores its rankings.
 fn score_model(
     store: &Store,
     x: &Indexed,
     keep: &[usize],
+    truth: &Truth,
     rel: &Relevance,
     o: &EvalOptions,
+    on_stage: OnStage<'_>,
 ) -> anyhow::Result<Scored> {
-    let vectors: Vec<&[f32]> =
-        keep.iter().map(|&i| x.vectors[i].as_deref().unwrap_or(&[])).collect();
-    let ids: Vec<u32> = keep.iter().map(|&i| i as u32).collect();
-    let pq =
-        per_query(rel, o, |q| exact_ranking(&vectors, q).into_iter().map(|(i, _)| i).collect());
-    let metrics: report::Metrics = pq.values.iter().map(|(k, v)| (k.clone(), stat(v, o))).collect();
-    let search_k = default_search_k(x.meta.n_trees);
+    let t = Instant::now();
+    let stage = format!("ranking all {} images with {}", keep.len(), x.model);
+    on_stage(&stage, 0.0);
+    let mut flat = Vec::with_capacity(keep.len() * x.dim);
+    for &i in keep {
+        flat.extend_from_slice(x.vectors[i].as_deref().unwrap_or(&[]));
+    }
+    let lists = top_lists(&flat, x.dim, &truth.list_lengths(o), &|f| on_stage(&stage, f));
+    drop(flat);
+    let per_query = score_lists(&lists, truth, rel, o);
+    let (recall, search_k) = ann_recall(store, x, keep, &lists)?;
+    on_stage(&format!("{} ranked and scored in {:.1} s", x.model, t.elapsed().as_secs_f64()), 1.0);
+    let meta = x.index.as_ref();
+    let from = x.provenance.as_ref();
     let report = ModelReport {
-        name: x.meta.model.clone(),
-        dim: x.meta.dim,
-        device: x.device.clone(),
-        onnx_sha256: x.meta.onnx_sha256.clone(),
-        images_per_second: x.images_per_second(),
+        name: x.model.clone(),
+        dim: x.dim,
+        device: from
+            .map(|p| p.devices.join("+"))
+            .or_else(|| x.device.clone())
+            .unwrap_or_else(|| "unknown".into()),
+        onnx_sha256: x.onnx_sha256.clone(),
+        images_per_second: from
+            .and_then(crate::store::Provenance::images_per_second)
+            .or_else(|| x.images_per_second()),
         embed_seconds: x.embed_seconds,
         embedded: x.embedded,
         cached: x.cached,
-        metrics,
+        reused_vectors: x.embedded == 0,
+        metrics: report::Metrics::new(),
         ann: Ann {
-            recall_at_10: ann_recall(store, &x.meta, &vectors, &ids, search_k)?,
-            n_trees: x.meta.n_trees,
+            recall_at_10: recall,
+            n_trees: meta.map_or(0, |m| m.n_trees),
             search_k,
-            build_seconds: x.meta.build_seconds,
+            build_seconds: meta.map_or(0.0, |m| m.build_seconds),
         },
     };
-    let main = pq.values.get(&o.main_metric()).cloned().unwrap_or_default();
-    Ok(Scored { report, main, without_relevant: pq.without_relevant })
+    Ok(Scored { report, per_query })
 }
 
-/// Mean metric values of the ideal ranking (candidates sorted by relevance).
-fn oracle(rel: &Relevance, o: &EvalOptions) -> BTreeMap<String, f64> {
-    let pq = per_query(rel, o, |q| {
-        let row = rel.row(q);
-        let mut c: Vec<u32> = (0..row.len() as u32).filter(|&d| d as usize != q).collect();
-        c.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
-        c
-    });
-    pq.values
+/// The report: intervals for every metric (shared resamples), baselines, comparisons.
+fn assemble(
+    ds: &Dataset,
+    indexed: &[Indexed],
+    keep: &[usize],
+    truth: &Truth,
+    rel: &Relevance,
+    scored: &[Scored],
+    o: &EvalOptions,
+) -> EvalReport {
+    let mut models: Vec<ModelReport> = scored.iter().map(|s| s.report.clone()).collect();
+    let names: Vec<(usize, &String, &Vec<f64>)> = scored
         .iter()
-        .map(|(k, v)| (k.clone(), v.iter().sum::<f64>() / v.len().max(1) as f64))
-        .collect()
+        .enumerate()
+        .flat_map(|(i, s)| s.per_query.values.iter().map(move |(k, v)| (i, k, v)))
+        .collect();
+    let vectors: Vec<&[f64]> = names.iter().map(|(_, _, v)| v.as_slice()).collect();
+    for ((i, k, _), (mean, ci95)) in
+        names.iter().zip(m::mean_ci_many(&vectors, o.bootstrap, o.seed))
+    {
+        models[*i].metrics.insert((*k).clone(), Stat { mean, ci95 });
+    }
+    EvalReport {
+        schema: report::SCHEMA.into(),
+        dataset: dataset_info(ds, indexed, keep.len(), truth),
+        relevance: RelevanceInfo {
+            method: o.method.to_string(),
+            threshold: o.threshold,
+            mean_pair_relevance: truth.mean_rel.iter().sum::<f64>() / rel.len() as f64,
+            bootstrap_resamples: o.bootstrap,
+            seed: o.seed,
+        },
+        k: o.ks.clone(),
+        models,
+        baselines: Baselines { random: random_baseline(truth, o), oracle: oracle(truth, o) },
+        comparisons: comparisons(scored, o),
+        environment: super::environment(),
+    }
 }
 
 /// Paired permutation tests of the main metric between every two models.
 fn comparisons(scored: &[Scored], o: &EvalOptions) -> Vec<Comparison> {
+    let main = |s: &Scored| s.per_query.values.get(&o.main_metric()).cloned().unwrap_or_default();
     let mut out = Vec::new();
     for (i, a) in scored.iter().enumerate() {
         for b in &scored[i + 1..] {
-            let (delta, p_value) = m::paired_permutation(&a.main, &b.main, o.bootstrap, o.seed);
+            let (delta, p_value) = m::paired_permutation(&main(a), &main(b), o.bootstrap, o.seed);
             out.push(Comparison {
                 a: a.report.name.clone(),
                 b: b.report.name.clone(),
@@ -360,29 +546,12 @@ fn comparisons(scored: &[Scored], o: &EvalOptions) -> Vec<Comparison> {
     out
 }
 
-/// The mean relevance of two different evaluated images.
-fn mean_pair_relevance(rel: &Relevance) -> f64 {
-    let total: f64 = (0..rel.len())
-        .into_par_iter()
-        .map(|q| {
-            let row = rel.row(q);
-            (row.iter().map(|&x| f64::from(x)).sum::<f64>() - f64::from(row[q]))
-                / (row.len() - 1) as f64
-        })
-        .sum();
-    total / rel.len() as f64
-}
-
-fn dataset_info(
-    ds: &Dataset,
-    indexed: &[Indexed],
-    queries: usize,
-    queries_without_relevant: usize,
-) -> DatasetInfo {
+fn dataset_info(ds: &Dataset, indexed: &[Indexed], queries: usize, truth: &Truth) -> DatasetInfo {
     let mut skipped: Vec<Skipped> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for x in indexed {
         for (image, reason) in &x.skipped {
-            if !skipped.iter().any(|s| &s.image == image) {
+            if seen.insert(image.clone()) {
                 skipped.push(Skipped { image: image.clone(), reason: reason.clone() });
             }
         }
@@ -392,14 +561,9 @@ fn dataset_info(
         format: ds.format.to_string(),
         images: ds.samples.len(),
         queries,
-        queries_without_relevant,
+        queries_without_relevant: truth.r.iter().filter(|&&r| r == 0).count(),
         skipped,
         issues: ds.issues.len(),
         fingerprint: ds.fingerprint(),
     }
-}
-
-fn stat(v: &[f64], o: &EvalOptions) -> Stat {
-    let (mean, ci95) = m::mean_ci(v, o.bootstrap, o.seed);
-    Stat { mean, ci95 }
 }

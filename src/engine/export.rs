@@ -28,10 +28,11 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
     let mut rows: Vec<(usize, Vec<f32>)> = Vec::with_capacity(jobs.len());
     let mut skipped = 0usize;
     let t0 = std::time::Instant::now();
-    embed::run(&mut emb, &jobs, a.batch.size, |outcomes| {
+    let (decoders, _) = embed::plan(emb.device, cfg.threads);
+    embed::run(&mut emb, &jobs, a.batch.size, &cfg.decode, decoders, |outcomes| {
         for (key, r) in outcomes {
             match r {
-                Ok(v) => rows.push((key, v)),
+                Ok(e) => rows.push((key, e.vector)),
                 Err(e) => {
                     skipped += 1;
                     warn!("skipped {}: {e}", ds.samples[key].name);

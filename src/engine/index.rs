@@ -1,4 +1,7 @@
-//! `index`: embed what the store does not hold yet, commit batch by batch, build arroy trees.
+//! `index`: embed what the store does not hold yet, commit batch by batch (resumable after a
+//! kill), record the run, build the selection's arroy index. With `--shard I/N` only the
+//! images whose content hash falls in shard I are embedded (for N machines or GPUs; merge the
+//! stores with `embtui store merge`).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -11,30 +14,59 @@ use super::embed::{self, Job};
 use crate::cli::IndexArgs;
 use crate::config::Config;
 use crate::dataset::Dataset;
+use crate::hash::Shard;
 use crate::model::ModelEntry;
-use crate::store::{IndexMeta, Store, DEFAULT_N_TREES, SEED};
+use crate::store::{FileStamp, IndexMeta, Provenance, Store, DEFAULT_N_TREES, SEED};
 use crate::{say, warn};
 
 /// `embtui index`.
 pub fn run(cfg: &Config, a: &IndexArgs) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(&a.data)?;
-    index_all(cfg, &Store::open(&cfg.store_dir)?, &ds, &a.models.names, a.batch.size)?;
+    let store = Store::open(&cfg.store_dir)?;
+    report_issues(&ds);
+    for entry in cfg.models(&a.models.names)? {
+        let x = index_model(cfg, &store, &ds, &entry, a.batch.size, a.shard, None)?;
+        summary(&x);
+        if x.embedded + x.cached == 0 && !x.skipped.is_empty() {
+            anyhow::bail!(
+                "no image of {} could be embedded by {} ({} skipped, see above)",
+                ds.root.display(),
+                entry.name,
+                x.skipped.len()
+            );
+        }
+    }
+    if let Some(s) = a.shard {
+        say!(
+            "shard {}/{} done; combine the shards' stores with `embtui store merge STORE…`",
+            s.index,
+            s.count
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// What indexing one model produced.
 pub struct Indexed {
-    pub meta: IndexMeta,
-    /// One entry per dataset sample: its vector, or None when skipped.
+    pub model: String,
+    pub dim: usize,
+    pub onnx_sha256: String,
+    /// The selection's arroy index (None for a shard, whose index is built after merging).
+    pub index: Option<IndexMeta>,
+    /// One entry per dataset sample: its vector, or None when skipped (or in another shard).
     pub vectors: Vec<Option<Vec<f32>>>,
     pub embedded: usize,
     pub cached: usize,
     pub skipped: Vec<(String, String)>,
     pub embed_seconds: f64,
-    pub device: String,
+    /// The device this run embedded on (None when everything was cached).
+    pub device: Option<String>,
+    /// The runs that computed this model file's vectors, as the store records them.
+    pub provenance: Option<Provenance>,
 }
 
 impl Indexed {
+    /// This run's speed, when it embedded anything.
     pub fn images_per_second(&self) -> Option<f64> {
         (self.embedded > 0 && self.embed_seconds > 0.0)
             .then(|| self.embedded as f64 / self.embed_seconds)
@@ -55,7 +87,7 @@ pub fn index_all(
     report_issues(ds);
     let mut indexed = Vec::new();
     for entry in cfg.models(models)? {
-        let x = index_model(cfg, store, ds, &entry, batch, None)?;
+        let x = index_model(cfg, store, ds, &entry, batch, None, None)?;
         summary(&x);
         indexed.push(x);
     }
@@ -70,6 +102,7 @@ pub fn index_model(
     ds: &Dataset,
     entry: &ModelEntry,
     batch: usize,
+    shard: Option<Shard>,
     on_progress: Option<OnProgress<'_>>,
 ) -> anyhow::Result<Indexed> {
     let path = cfg.models_dir.join(&entry.file);
@@ -78,80 +111,172 @@ pub fn index_model(
     }
     let sha =
         crate::hash::file_sha256(&path).with_context(|| format!("hashing {}", path.display()))?;
-    let hashes = content_hashes(ds);
-    let ok_hashes: Vec<[u8; 32]> = hashes.iter().map(|h| h.clone().unwrap_or([0; 32])).collect();
-    let mut vectors = store.cached(&sha, entry.dim, &entry.name, &ok_hashes)?;
+    let mut hashes = content_hashes(store, ds)?;
     let mut skipped = Vec::new();
-    let mut jobs = Vec::new();
-    for (i, h) in hashes.iter().enumerate() {
-        match h {
-            Err(why) => {
-                vectors[i] = None;
-                skipped.push((ds.samples[i].name.clone(), why.clone()));
-            }
-            Ok(_) if vectors[i].is_none() => {
-                jobs.push(Job { key: i, path: ds.samples[i].path.clone() });
-            }
-            Ok(_) => {}
+    for (i, h) in hashes.iter_mut().enumerate() {
+        if let Err(why) = h {
+            skipped.push((ds.samples[i].name.clone(), std::mem::take(why)));
         }
     }
+    let wanted: Vec<Option<[u8; 32]>> = hashes
+        .iter()
+        .map(|h| h.as_ref().ok().copied().filter(|c| shard.is_none_or(|s| s.holds(c))))
+        .collect();
+    let mut vectors = store.cached(&sha, entry.dim, &entry.name, &wanted)?;
     let cached = vectors.iter().filter(|v| v.is_some()).count();
-    let mut device = "cached".to_owned();
-    let t0 = Instant::now();
-    let mut embedded = 0usize;
+    let jobs: Vec<Job> = (0..ds.samples.len())
+        .filter(|&i| wanted[i].is_some() && vectors[i].is_none())
+        .map(|i| Job { key: i, path: ds.samples[i].path.clone() })
+        .collect();
+    let mut run = Run { embedded: 0, seconds: 0.0, device: None };
     if !jobs.is_empty() {
-        let mut emb = super::open_model(cfg, &entry.name, on_progress.is_some())?;
+        let r = IndexRun { cfg, store, ds, entry, sha: &sha, batch, on_progress };
+        run = r.embed_missing(&jobs, &wanted, &mut vectors, &mut skipped)?;
+    }
+    let provenance = store.provenance(&sha)?;
+    let index = match shard {
+        Some(_) => None,
+        None => Some(ensure_index(store, ds, entry, &sha, &vectors, run.embedded > 0)?),
+    };
+    Ok(Indexed {
+        model: entry.name.clone(),
+        dim: entry.dim,
+        onnx_sha256: sha,
+        index,
+        vectors,
+        embedded: run.embedded,
+        cached,
+        skipped,
+        embed_seconds: run.seconds,
+        device: run.device,
+        provenance,
+    })
+}
+
+/// What one embedding run did.
+struct Run {
+    embedded: usize,
+    seconds: f64,
+    device: Option<String>,
+}
+
+/// Everything one model's index run works with.
+struct IndexRun<'a> {
+    cfg: &'a Config,
+    store: &'a Store,
+    ds: &'a Dataset,
+    entry: &'a ModelEntry,
+    sha: &'a str,
+    batch: usize,
+    on_progress: Option<OnProgress<'a>>,
+}
+
+impl IndexRun<'_> {
+    /// Embeds `jobs`, committing each batch; records the run in the store.
+    fn embed_missing(
+        &self,
+        jobs: &[Job],
+        content: &[Option<[u8; 32]>],
+        vectors: &mut [Option<Vec<f32>>],
+        skipped: &mut Vec<(String, String)>,
+    ) -> anyhow::Result<Run> {
+        let (entry, sha) = (self.entry, self.sha);
+        let mut emb = super::open_model(self.cfg, &entry.name, self.on_progress.is_some())?;
         if emb.sha256 != sha {
             anyhow::bail!("model file {} changed while indexing; run again", emb.path.display());
         }
-        device = emb.device.to_string();
-        let progress = Progress::new(&entry.name, jobs.len(), on_progress.is_none());
-        embed::run(&mut emb, &jobs, batch, |outcomes| {
+        let device = emb.device.to_string();
+        let progress = Progress::new(&entry.name, jobs.len(), self.on_progress.is_none());
+        let t0 = Instant::now();
+        let (mut embedded, mut failed) = (0usize, 0usize);
+        let (decoders, _) = embed::plan(emb.device, self.cfg.threads);
+        let opts = self.cfg.decode;
+        embed::run(&mut emb, jobs, self.batch, &opts, decoders, |outcomes| {
             let mut items = Vec::new();
             for (key, r) in outcomes {
-                match r {
-                    Ok(v) => {
-                        items.push((ok_hashes[key], v.clone()));
-                        vectors[key] = Some(v);
+                match (r, content[key]) {
+                    (Ok(e), Some(h)) => {
+                        if e.truncated {
+                            warn!(
+                                "{}: truncated, embedded anyway (--accept-truncated)",
+                                self.ds.samples[key].name
+                            );
+                        }
+                        items.push((h, e.vector.clone()));
+                        vectors[key] = Some(e.vector);
                     }
-                    Err(e) => skipped.push((ds.samples[key].name.clone(), e.to_string())),
+                    (Ok(_), None) => {}
+                    (Err(e), _) => {
+                        failed += 1;
+                        skipped.push((self.ds.samples[key].name.clone(), e.to_string()));
+                    }
                 }
             }
-            if let Err(e) = store.put_vectors(&sha, &items) {
+            if let Err(e) = self.store.put_vectors(sha, &items) {
                 warn!("{:#}", anyhow::Error::from(e));
                 return false;
             }
             // Counted only once committed: "stopped after N" must never claim more.
             embedded += items.len();
-            match on_progress {
-                Some(f) => f(embedded + skipped.len(), jobs.len()),
-                None => progress.tick(embedded, skipped.len()),
+            match self.on_progress {
+                Some(f) => f(embedded + failed, jobs.len()),
+                None => progress.tick(embedded, failed),
             }
             true
         })?;
         progress.finish();
-        if embedded + skipped.len() < jobs.len() {
-            anyhow::bail!("indexing {} stopped after {embedded} of {} images (see above); what was committed is kept", entry.name, jobs.len());
+        let seconds = t0.elapsed().as_secs_f64();
+        self.store.record_run(sha, &entry.name, &device, embedded as u64, seconds)?;
+        if embedded + failed < jobs.len() {
+            anyhow::bail!(
+                "indexing {} stopped after {embedded} of {} images (see above); what was committed is kept",
+                entry.name,
+                jobs.len()
+            );
         }
+        Ok(Run { embedded, seconds, device: Some(device) })
     }
-    let embed_seconds = t0.elapsed().as_secs_f64();
-    let meta = ensure_index(store, ds, entry, &sha, &vectors, embedded > 0)?;
-    Ok(Indexed { meta, vectors, embedded, cached, skipped, embed_seconds, device })
 }
 
-/// sha256 of every image file's bytes (the cache key), or why it could not be read.
-fn content_hashes(ds: &Dataset) -> Vec<Result<[u8; 32], String>> {
-    ds.samples
+/// sha256 of every image file's bytes (the cache key), or why it cannot be read. Hashes of
+/// files whose size, mtime and inode are unchanged come from the store's stat cache.
+fn content_hashes(store: &Store, ds: &Dataset) -> anyhow::Result<Vec<Result<[u8; 32], String>>> {
+    let stamps: Vec<Result<(String, FileStamp), String>> = ds
+        .samples
         .par_iter()
         .map(|s| {
-            std::fs::read(&s.path)
-                .map(|b| crate::hash::bytes_sha256(&b))
-                .map_err(|e| format!("cannot read file: {e}"))
+            let meta = crate::decode::check_file(&s.path).map_err(|e| e.to_string())?;
+            let abs = std::path::absolute(&s.path).unwrap_or_else(|_| s.path.clone());
+            Ok((abs.to_string_lossy().into_owned(), FileStamp::of(&meta)))
         })
-        .collect()
+        .collect();
+    let keys: Vec<(String, FileStamp)> =
+        stamps.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut remembered = store.file_hashes(&keys)?.into_iter();
+    let hits: Vec<Option<[u8; 32]>> =
+        stamps.iter().map(|r| if r.is_ok() { remembered.next().flatten() } else { None }).collect();
+    let out: Vec<Result<[u8; 32], String>> = (0..ds.samples.len())
+        .into_par_iter()
+        .map(|i| match (&stamps[i], hits[i]) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), Some(h)) => Ok(h),
+            (Ok(_), None) => crate::decode::read_file(&ds.samples[i].path)
+                .map(|b| crate::hash::bytes_sha256(&b))
+                .map_err(|e| e.to_string()),
+        })
+        .collect();
+    let fresh: Vec<(String, FileStamp, [u8; 32])> = (0..out.len())
+        .filter(|&i| hits[i].is_none())
+        .filter_map(|i| {
+            let (path, stamp) = stamps[i].as_ref().ok()?;
+            Some((path.clone(), *stamp, *out[i].as_ref().ok()?))
+        })
+        .collect();
+    store.put_file_hashes(&fresh)?;
+    Ok(out)
 }
 
-/// The (model, dataset) arroy index: reused when nothing changed, else built from `vectors`.
+/// The selection's arroy index: reused when nothing changed, else built from `vectors`.
 fn ensure_index(
     store: &Store,
     ds: &Dataset,
@@ -161,13 +286,15 @@ fn ensure_index(
     changed: bool,
 ) -> anyhow::Result<IndexMeta> {
     let fingerprint = ds.fingerprint();
-    let items: Vec<(u32, Vec<f32>)> =
-        vectors.iter().enumerate().filter_map(|(i, v)| v.clone().map(|v| (i as u32, v))).collect();
+    let n_items = vectors.iter().filter(|v| v.is_some()).count();
     if let Some(m) = store.index_meta(&entry.name, &fingerprint)? {
-        if m.onnx_sha256 == sha && m.n_items == items.len() && !changed {
+        if m.onnx_sha256 == sha && m.n_items == n_items && !changed {
+            store.touch_index(&m)?;
             return Ok(m);
         }
     }
+    let items: Vec<(u32, Vec<f32>)> =
+        vectors.iter().enumerate().filter_map(|(i, v)| v.clone().map(|v| (i as u32, v))).collect();
     let meta = IndexMeta {
         model: entry.name.clone(),
         onnx_sha256: sha.to_owned(),
@@ -175,11 +302,14 @@ fn ensure_index(
         entry: serde_json::to_value(entry)?,
         embtui_version: env!("CARGO_PKG_VERSION").into(),
         dataset_fingerprint: fingerprint,
-        arroy_index: 0,
-        n_items: 0,
         n_trees: DEFAULT_N_TREES,
         seed: SEED,
-        build_seconds: 0.0,
+        dataset_root: std::path::absolute(&ds.root)
+            .unwrap_or_else(|_| ds.root.clone())
+            .display()
+            .to_string(),
+        selection: ds.selection.clone(),
+        ..IndexMeta::default()
     };
     Ok(store.build_index(&meta, &items)?)
 }
@@ -196,24 +326,25 @@ pub fn report_issues(ds: &Dataset) {
 }
 
 fn summary(x: &Indexed) {
-    let rate = x
-        .images_per_second()
-        .map_or(String::new(), |r| format!(" at {r:.1} images/s on {}", x.device));
+    let rate = x.images_per_second().map_or(String::new(), |r| {
+        format!(" at {r:.1} images/s on {}", x.device.as_deref().unwrap_or("?"))
+    });
+    let index = x.index.as_ref().map_or("no index (shard)".into(), |m| {
+        format!("index of {} items ({} trees)", m.n_items, m.n_trees)
+    });
     say!(
-        "{}: {} embedded{rate}, {} cached, {} skipped; index of {} items ({} trees)",
-        x.meta.model,
+        "{}: {} embedded{rate}, {} cached, {} skipped; {index}",
+        x.model,
         x.embedded,
         x.cached,
-        x.skipped.len(),
-        x.meta.n_items,
-        x.meta.n_trees
+        x.skipped.len()
     );
     for (img, why) in x.skipped.iter().take(10) {
         warn!("  skipped {img}: {why}");
     }
 }
 
-/// A progress bar on a terminal, plain lines every 10% otherwise.
+/// A progress bar on a terminal, plain lines every 10% otherwise, both with an ETA.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     total: usize,
@@ -238,23 +369,19 @@ impl Progress {
         Self { bar, total, name: name.into(), start: Instant::now(), last_decile: 0.into() }
     }
 
-    fn tick(&self, done: usize, skipped: usize) {
+    fn tick(&self, done: usize, failed: usize) {
+        let seen = (done + failed).min(self.total);
         if let Some(b) = &self.bar {
-            b.set_position((done + skipped) as u64);
+            b.set_position(seen as u64);
             return;
         }
-        let decile = (done + skipped) * 10 / self.total.max(1);
+        let decile = seen * 10 / self.total.max(1);
         if decile > self.last_decile.get() {
             self.last_decile.set(decile);
             let secs = self.start.elapsed().as_secs_f64();
-            let rate = done as f64 / secs.max(1e-9);
-            let eta = self.total.saturating_sub(done + skipped) as f64 / rate.max(1e-9);
-            say!(
-                "{}: {}/{} images, {rate:.1} images/s, ETA {eta:.0} s",
-                self.name,
-                done + skipped,
-                self.total
-            );
+            let rate = seen as f64 / secs.max(1e-9);
+            let eta = (self.total - seen) as f64 / rate.max(1e-9);
+            say!("{}: {seen}/{} images, {rate:.1} images/s, ETA {eta:.0} s", self.name, self.total);
         }
     }
 

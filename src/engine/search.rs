@@ -58,7 +58,7 @@ impl QueryEmbedders {
                     Entry::Vacant(e) => e.insert(super::open_model(cfg, &entry.name, quiet)?),
                 };
                 let mut input = vec![0.0f32; (entry.size as usize).pow(2) * 3];
-                crate::model::preprocess::load_tensor(path, entry, &mut input)
+                crate::model::preprocess::load_tensor(path, entry, &cfg.decode, &mut input)
                     .with_context(|| format!("query image {}", path.display()))?;
                 Ok(emb.embed_batch(&input, 1)?)
             }
@@ -100,7 +100,7 @@ pub fn run(cfg: &Config, a: &SearchArgs) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(&a.data)?;
     let store = Store::open(&cfg.store_dir)?;
     let entry = cfg.model(&a.model.name)?;
-    let x = index_model(cfg, &store, &ds, &entry, DEFAULT_BATCH, None)?;
+    let x = index_model(cfg, &store, &ds, &entry, DEFAULT_BATCH, None, None)?;
     let q = QueryEmbedders::default().embed(cfg, &entry, &query, false)?;
     let hits: Vec<(u32, f32)> = if a.exact {
         let stored = x.vectors.iter().enumerate();
@@ -108,8 +108,9 @@ pub fn run(cfg: &Config, a: &SearchArgs) -> anyhow::Result<ExitCode> {
         all.truncate(a.k);
         all
     } else {
-        let search_k = super::eval::default_search_k(x.meta.n_trees);
-        store.ann(&x.meta, &q, a.k, Some(search_k))?
+        let meta = x.index.as_ref().context("the selection has no arroy index")?;
+        let search_k = super::eval::default_search_k(meta.n_trees);
+        store.ann(meta, &q, a.k, Some(search_k))?
     };
     if hits.is_empty() {
         warn!("nothing found");

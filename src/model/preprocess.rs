@@ -8,7 +8,7 @@ use std::path::Path;
 use image::RgbImage;
 
 use super::manifest::{Channels, Layout, ModelEntry, ResizeRule, Rounding};
-pub use crate::decode::ImageError;
+pub use crate::decode::{DecodeOptions, ImageError};
 
 /// Size after the resize step with the manifest's rounding of the kept-aspect side.
 pub fn resized_size_with(
@@ -97,11 +97,17 @@ pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) {
     }
 }
 
-/// Decodes a file and writes its model input; what a worker does for one image.
-pub fn load_tensor(path: &Path, m: &ModelEntry, out: &mut [f32]) -> Result<(), ImageError> {
-    let img = crate::decode::load_rgb(path)?;
-    write_tensor(&img, m, out);
-    Ok(())
+/// Decodes a file and writes its model input; what a worker does for one image. Returns
+/// whether the image was accepted although truncated.
+pub fn load_tensor(
+    path: &Path,
+    m: &ModelEntry,
+    opts: &DecodeOptions,
+    out: &mut [f32],
+) -> Result<bool, ImageError> {
+    let d = crate::decode::load(path, opts)?;
+    write_tensor(&d.image, m, out);
+    Ok(d.truncated)
 }
 
 #[cfg(test)]

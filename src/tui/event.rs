@@ -1,22 +1,28 @@
-//! One channel for everything the UI loop waits on: key presses, resizes, ticks, engine events
-//! and finished thumbnails. The input thread blocks on crossterm; the workers send theirs.
+//! One channel for everything the UI loop waits on: keys, mouse, resizes, ticks, engine events,
+//! finished thumbnails and path completions. The input thread blocks on crossterm; the
+//! workers send theirs.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use crossterm::event::{self, Event as CtEvent, KeyEvent};
+use crossterm::event::{self, Event as CtEvent, KeyEvent, MouseEvent, MouseEventKind};
+use ratatui::layout::Size;
 use ratatui_image::protocol::Protocol;
 
-use super::{Action, App, Effect, ThumbKey};
+use super::{Action, App, Effect, Mouse, ThumbKey};
+use crate::engine::search::Query;
 use crate::engine::worker::{EngineEvent, Request};
 
 /// Anything the loop reacts to.
 pub enum Event {
     Key(KeyEvent),
-    Resize,
+    Mouse(MouseEvent),
+    Resize(Size),
     Tick,
     Engine(EngineEvent),
-    Thumb(ThumbKey, Box<Protocol>),
+    Thumb(ThumbKey, Size, Box<Protocol>),
+    Completions(Vec<String>),
 }
 
 /// The merged channel; clones of `tx` go to the input thread and the workers.
@@ -39,7 +45,8 @@ impl Events {
                 Ok(true) => {
                     let ev = match event::read() {
                         Ok(CtEvent::Key(k)) => Event::Key(k),
-                        Ok(CtEvent::Resize(..)) => Event::Resize,
+                        Ok(CtEvent::Mouse(m)) => Event::Mouse(m),
+                        Ok(CtEvent::Resize(w, h)) => Event::Resize(Size::new(w, h)),
                         Ok(_) => continue,
                         Err(_) => return,
                     };
@@ -61,7 +68,45 @@ impl Events {
 /// Where the loop sends what `App::update` asks for.
 pub struct Outlets {
     pub engine: Sender<Request>,
-    pub thumbs: Sender<ThumbKey>,
+    pub thumbs: Sender<(ThumbKey, Size)>,
+    /// Where path completions are sent back (the merged channel).
+    pub events: Sender<Event>,
+}
+
+/// `~/…` → `$HOME/…`.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ if path == "~" => {
+            std::env::var_os("HOME").map_or_else(|| PathBuf::from(path), PathBuf::from)
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The entries of `prefix`'s folder whose names start with its last part, written the way
+/// the user typed the folder (`~` kept); folders end in `/`.
+pub fn complete(prefix: &str) -> Vec<String> {
+    let (dir_typed, stem) = match prefix.rfind('/') {
+        Some(i) => (&prefix[..=i], &prefix[i + 1..]),
+        None => ("", prefix),
+    };
+    let dir = if dir_typed.is_empty() { PathBuf::from(".") } else { expand_home(dir_typed) };
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            if !name.starts_with(stem) || (name.starts_with('.') && !stem.starts_with('.')) {
+                return None;
+            }
+            let slash = if e.path().is_dir() { "/" } else { "" };
+            Some(format!("{dir_typed}{name}{slash}"))
+        })
+        .take(200)
+        .collect();
+    out.sort();
+    out
 }
 
 impl Outlets {
@@ -69,10 +114,31 @@ impl Outlets {
         for e in effects {
             // A worker that has stopped has already reported why; nothing more to do here.
             let _ = match e {
+                Effect::Engine(Request::Outside(Query::Image(p))) => {
+                    let p = expand_home(&p.to_string_lossy());
+                    self.engine.send(Request::Outside(Query::Image(p))).map_err(drop)
+                }
                 Effect::Engine(r) => self.engine.send(r).map_err(drop),
-                Effect::Thumb(k) => self.thumbs.send(k).map_err(drop),
+                Effect::Thumb(k, s) => self.thumbs.send((k, s)).map_err(drop),
+                Effect::Complete(prefix) => {
+                    let tx = self.events.clone();
+                    std::thread::spawn(move || {
+                        let _ = tx.send(Event::Completions(complete(&prefix)));
+                    });
+                    Ok(())
+                }
             };
         }
+    }
+}
+
+fn mouse(m: MouseEvent) -> Option<Mouse> {
+    let (column, row) = (m.column, m.row);
+    match m.kind {
+        MouseEventKind::Down(_) => Some(Mouse::Click { column, row }),
+        MouseEventKind::ScrollUp => Some(Mouse::ScrollUp { column, row }),
+        MouseEventKind::ScrollDown => Some(Mouse::ScrollDown { column, row }),
+        _ => None,
     }
 }
 
@@ -87,6 +153,8 @@ pub fn run_loop<B: ratatui::backend::Backend>(
 where
     B::Error: Send + Sync + 'static,
 {
+    let size = terminal.size()?;
+    outlets.carry_out(app.update(Action::Resize(size)));
     terminal.draw(|f| super::ui::render(app, f))?;
     while !app.quit {
         let Ok(ev) = rx.recv() else { break };
@@ -95,12 +163,18 @@ where
                 Some(a) => a,
                 None => continue,
             },
-            Event::Resize | Event::Tick => {
+            Event::Mouse(m) => match mouse(m) {
+                Some(m) => Action::Mouse(m),
+                None => continue,
+            },
+            Event::Resize(s) => Action::Resize(s),
+            Event::Tick => {
                 terminal.draw(|f| super::ui::render(app, f))?;
                 continue;
             }
             Event::Engine(e) => Action::Engine(e),
-            Event::Thumb(k, p) => Action::Thumb(k, p),
+            Event::Thumb(k, s, p) => Action::Thumb(k, s, p),
+            Event::Completions(c) => Action::Completions(c),
         };
         outlets.carry_out(app.update(action));
         // Draw once per burst of events, so a flood of thumbnails never lags the keys.

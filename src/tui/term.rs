@@ -1,7 +1,10 @@
-//! `embtui browse`: the terminal, the graphics protocol, the workers and the loop.
+//! `embtui browse`: the terminal (raw mode, alternate screen, mouse), the graphics protocol,
+//! the workers and the loop.
 
+use std::io::Write;
 use std::process::ExitCode;
 
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui_image::picker::{Picker, ProtocolType};
 
 use super::event::{run_loop, Event, Events, Outlets};
@@ -19,27 +22,40 @@ pub fn browse(cfg: &Config, a: &BrowseArgs) -> anyhow::Result<ExitCode> {
     let mut app = App::new(
         &ds.root.display().to_string(),
         items,
-        entries.iter().map(|e| e.name.clone()).collect(),
+        &entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
         color,
     );
     app.text_tower = entries.iter().any(|e| e.text.is_some());
+    app.truecolor = truecolor();
     let paths = ds.samples.iter().map(|s| s.path.clone()).collect();
+    let decode = cfg.decode;
     let mut terminal = ratatui::try_init()?;
+    crate::warn::set_quiet(true);
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let picker = picker(a.image_protocol);
     let events = Events::new();
     events.spawn_input();
     let (tx_t, tx_e) = (events.tx.clone(), events.tx.clone());
     let outlets = Outlets {
-        thumbs: super::thumbs::spawn(picker, paths, move |k, p| {
-            tx_t.send(Event::Thumb(k, Box::new(p))).is_ok()
+        thumbs: super::thumbs::spawn(picker, paths, decode, move |k, s, p| {
+            tx_t.send(Event::Thumb(k, s, Box::new(p))).is_ok()
         }),
         engine: worker::spawn(cfg.clone(), ds, entries, move |e| {
             tx_e.send(Event::Engine(e)).is_ok()
         }),
+        events: events.tx.clone(),
     };
     let res = run_loop(&mut terminal, &mut app, &events.rx, &outlets);
+    crate::warn::set_quiet(false);
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    let _ = std::io::stdout().flush();
     res.map(|()| ExitCode::SUCCESS)
+}
+
+/// True when the terminal announces 24-bit colour (COLORTERM=truecolor or 24bit).
+fn truecolor() -> bool {
+    std::env::var("COLORTERM").is_ok_and(|v| v == "truecolor" || v == "24bit")
 }
 
 fn picker(protocol: ImageProtocol) -> Picker {

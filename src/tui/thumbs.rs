@@ -1,44 +1,70 @@
 //! Thumbnails: decoded, scaled and encoded for the terminal's graphics protocol off the UI
-//! thread. The one encoder `browse` and `bench tui` share.
+//! thread, at the size the layout asks for. The one encoder `browse`, `bench tui` and
+//! `search --show` share. Recently decoded photos are kept (small) so that a resize only
+//! re-encodes.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::{unbounded, Sender};
+use image::RgbImage;
 use ratatui::layout::Size;
 use ratatui_image::picker::Picker;
 use ratatui_image::protocol::Protocol;
 use ratatui_image::Resize;
 
 use super::ThumbKey;
+use crate::decode::DecodeOptions;
 
-/// Thumbnail size in terminal cells.
-pub const THUMB_CELLS: Size = Size { width: 8, height: 4 };
+/// Decoded photos kept, each at most 640 px on its long side (~1.2 MB).
+const KEEP: usize = 256;
 
-/// Decodes `path` and encodes it to fit `cells` with `picker`'s protocol.
-pub fn encode(picker: &Picker, path: &Path, cells: Size) -> anyhow::Result<Protocol> {
-    let img = crate::decode::load_rgb(path)?;
-    let small = image::DynamicImage::ImageRgb8(image::imageops::thumbnail(&img, 160, 160));
-    Ok(picker.new_protocol(small, cells, Resize::Fit(None))?)
+/// A photo scaled to at most 640 px on its long side: enough for any thumbnail.
+pub fn small(path: &Path, opts: &DecodeOptions) -> anyhow::Result<RgbImage> {
+    let img = crate::decode::load(path, opts)?.image;
+    Ok(image::imageops::thumbnail(&img, 640.min(img.width()), 640.min(img.height())))
 }
 
-/// Starts the thumbnail worker: keys in, `(key, protocol)` to `sink`; dataset ids are looked
-/// up in `paths`. Each key is encoded once (the app asks once).
+/// Encodes `img` to fit `cells` with `picker`'s protocol.
+pub fn encode(picker: &Picker, img: &RgbImage, cells: Size) -> anyhow::Result<Protocol> {
+    let (fw, fh) = (picker.font_size().width.max(1), picker.font_size().height.max(1));
+    let (w, h) = (u32::from(cells.width * fw), u32::from(cells.height * fh));
+    let scaled = image::imageops::thumbnail(img, w.max(1), h.max(1));
+    Ok(picker.new_protocol(image::DynamicImage::ImageRgb8(scaled), cells, Resize::Fit(None))?)
+}
+
+/// Starts the thumbnail worker: (key, size) in, `(key, size, protocol)` to `sink`; dataset
+/// ids are looked up in `paths`.
 pub fn spawn(
     picker: Picker,
     paths: Vec<PathBuf>,
-    sink: impl Fn(ThumbKey, Protocol) -> bool + Send + 'static,
-) -> Sender<ThumbKey> {
-    let (tx, rx) = unbounded::<ThumbKey>();
+    opts: DecodeOptions,
+    sink: impl Fn(ThumbKey, Size, Protocol) -> bool + Send + 'static,
+) -> Sender<(ThumbKey, Size)> {
+    let (tx, rx) = unbounded::<(ThumbKey, Size)>();
     std::thread::spawn(move || {
-        for key in rx {
-            let path = match &key {
-                ThumbKey::Image(id) => paths.get(*id as usize).cloned(),
-                ThumbKey::Outside(p) => Some(p.clone()),
+        let mut kept: HashMap<ThumbKey, RgbImage> = HashMap::new();
+        let mut order: VecDeque<ThumbKey> = VecDeque::new();
+        for (key, size) in rx {
+            if !kept.contains_key(&key) {
+                let path = match &key {
+                    ThumbKey::Image(id) => paths.get(*id as usize).cloned(),
+                    ThumbKey::Outside(p) => Some(p.clone()),
+                };
+                // An image that cannot be drawn keeps its placeholder; the engine reports why.
+                let Some(Ok(img)) = path.map(|p| small(&p, &opts)) else { continue };
+                if order.len() == KEEP {
+                    if let Some(old) = order.pop_front() {
+                        kept.remove(&old);
+                    }
+                }
+                order.push_back(key.clone());
+                kept.insert(key.clone(), img);
+            }
+            let Some(Ok(p)) = kept.get(&key).map(|img| encode(&picker, img, size)) else {
+                continue;
             };
-            let Some(path) = path else { continue };
-            // An image that cannot be drawn keeps its placeholder; the engine reports why.
-            let Ok(p) = encode(&picker, &path, THUMB_CELLS) else { continue };
-            if !sink(key, p) {
+            if !sink(key, size, p) {
                 return;
             }
         }

@@ -1,384 +1,557 @@
-//! Render functions: they read `&App` and draw; nothing here changes state or does I/O.
+//! Render functions: they read `&App` and draw into the areas of `layout.rs`; nothing here
+//! changes state or does I/O.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph, Wrap};
 use ratatui::Frame;
 use ratatui_image::Image;
 
-use super::keys::{FOOTER, HELP};
-use super::thumbs::THUMB_CELLS;
-use super::{App, Focus, PromptKind, ThumbKey, View, TOP_K};
+use super::keys::{FOOTER, HELP, LEGEND, METRICS_HELP};
+use super::layout::{self, areas, inner, list_offset, Areas, TABS};
+use super::{App, Eval, Focus, Phase, Sort, ThumbKey, View, Zoom};
+use crate::engine::search::Query;
 use crate::engine::worker::Hit;
+use crate::text::sanitize;
+use crate::text::short_names;
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
-    let [top, body, bottom] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(5), Constraint::Length(1)])
-            .areas(frame.area());
-    frame.render_widget(Paragraph::new(tabs(app)), top);
+    let a = areas(frame.area().as_size(), app.models().len().max(app.model_names.len()));
+    frame.render_widget(Paragraph::new(tabs(app)), a.tabs);
     match app.view {
-        View::Compare => compare(app, frame, body),
-        View::Metrics => metrics(app, frame, body),
-        View::Disagree => disagree(app, frame, body),
+        View::Compare => compare(app, frame, &a),
+        View::Metrics => metrics(app, frame, a.body),
+        View::Disagree => disagree(app, frame, a.body),
     }
-    frame.render_widget(Paragraph::new(footer(app)), bottom);
+    frame.render_widget(Paragraph::new(footer(app, a.status.width)), a.status);
     if app.help {
-        help(frame, body);
+        help(frame, a.body);
+    }
+    if app.color && !app.truecolor {
+        to_256_colours(frame.buffer_mut());
     }
 }
 
+/// The title at the left of the top bar (mouse hit-testing measures it).
+pub fn title(app: &App) -> String {
+    format!(" embtui · {} ({} images) ", app.dataset, app.queries.items.len())
+}
+
 fn tabs(app: &App) -> Line<'static> {
-    let mut spans = vec![Span::from(format!(
-        " embtui · {} ({} images) ",
-        app.dataset,
-        app.queries.items.len()
-    ))
-    .bold()];
-    for (v, label) in
-        [(View::Compare, "1 Compare"), (View::Metrics, "2 Metrics"), (View::Disagree, "3 Disagree")]
-    {
+    let mut spans = vec![Span::from(title(app)).bold()];
+    for (v, label) in TABS {
         let s = format!(" {label} ");
         spans.push(if app.view == v { Span::from(s).reversed() } else { Span::from(s) });
     }
     Line::from(spans)
 }
 
-fn footer(app: &App) -> Line<'static> {
-    if let Some((kind, input)) = &app.prompt {
-        let label = match kind {
-            PromptKind::Filter => "filter",
-            PromptKind::ImagePath => "image file",
-            PromptKind::Text => "text query",
+fn footer(app: &App, width: u16) -> Line<'static> {
+    if let Some(p) = &app.prompt {
+        let label = match p.kind {
+            super::PromptKind::Filter => "filter",
+            super::PromptKind::ImagePath => "image file (Tab completes)",
+            super::PromptKind::Text => "text query",
         };
-        return Line::from(format!(
-            " {label}: {}▏  (Enter ok · Esc cancel)",
-            crate::text::sanitize(input)
-        ));
-    }
-    Line::from(vec![
-        Span::from(format!(" {} ", app.status())).reversed(),
-        Span::from(format!("  {FOOTER}")),
-    ])
-}
-
-fn rel_style(app: &App, rel: Option<f32>) -> Style {
-    let (true, Some(tau)) = (app.color, app.threshold()) else { return Style::default() };
-    match rel {
-        Some(r) if r >= tau => Style::default().fg(Color::Green),
-        Some(r) if r >= 0.1 => Style::default().fg(Color::Yellow),
-        Some(_) => Style::default().fg(Color::Red),
-        None => Style::default(),
-    }
-}
-
-fn compare(app: &App, frame: &mut Frame, area: Rect) {
-    let [left, right] =
-        Layout::horizontal([Constraint::Length(32), Constraint::Min(20)]).areas(area);
-    query_list(app, frame, left);
-    let [query, neighbours, detail] =
-        Layout::vertical([Constraint::Length(10), Constraint::Min(6), Constraint::Length(4)])
-            .areas(right);
-    query_pane(app, frame, query);
-    let n = app.models().len().max(1);
-    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(neighbours);
-    for (m, col) in cols.iter().enumerate() {
-        model_column(app, frame, *col, m);
-    }
-    let text = match app.focused_hit() {
-        Some(h) => {
-            let item = &app.queries.items[h.id as usize];
-            let mut lines = vec![Line::from(format!("{} · captions:", item.name)).bold()];
-            lines.extend(item.captions.iter().map(|c| Line::from(format!("· {c}"))));
-            Text::from(lines)
+        let text = sanitize(&p.text());
+        let (before, after): (String, String) = {
+            let c: Vec<char> = text.chars().collect();
+            let at = p.cursor().min(c.len());
+            (c[..at].iter().collect(), c[at..].iter().collect())
+        };
+        let mut spans =
+            vec![Span::from(format!(" {label}: {before}")), Span::from("▏"), Span::from(after)];
+        if p.candidates.is_empty() {
+            spans.push(Span::from("  (Enter ok · Esc cancel · Ctrl-U/W/K edit)").dim());
+        } else {
+            let names: Vec<String> = p
+                .candidates
+                .iter()
+                .map(|c| sanitize(c.rsplit('/').find(|s| !s.is_empty()).unwrap_or(c)))
+                .collect();
+            spans.push(Span::from(format!("   [{}]", names.join(" "))).dim());
         }
-        None => Text::from("Tab, then ← → ↑ ↓ to focus a neighbour and read its captions"),
+        return Line::from(spans);
+    }
+    let status = format!(" {} ", app.status());
+    let room = (width as usize).saturating_sub(status.chars().count() + 2);
+    let hint: String = FOOTER.chars().take(room).collect();
+    Line::from(vec![Span::from(status).reversed(), Span::from(format!("  {hint}"))])
+}
+
+/// Relevance colour: green at or above τ, yellow above τ/3, red below (no colour without a
+/// report or under NO_COLOR).
+fn rel_style(app: &App, rel: Option<f32>) -> Style {
+    let (true, Some(tau), Some(r)) = (app.color, app.threshold(), rel) else {
+        return Style::default();
     };
-    frame.render_widget(
-        Paragraph::new(text)
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title("focused neighbour")),
-        detail,
-    );
+    let c = if r >= tau {
+        Color::Green
+    } else if r >= tau / 3.0 {
+        Color::Yellow
+    } else {
+        Color::Red
+    };
+    Style::default().fg(c)
+}
+
+fn focus_style(app: &App, focused: bool) -> Style {
+    if !focused {
+        return Style::default();
+    }
+    let s = Style::default().add_modifier(Modifier::BOLD);
+    if app.color {
+        s.fg(Color::Cyan)
+    } else {
+        s
+    }
+}
+
+fn compare(app: &App, frame: &mut Frame, a: &Areas) {
+    query_list(app, frame, a.list);
+    if let Some(z) = app.compare.zoom {
+        zoom(app, frame, a.right, z);
+        return;
+    }
+    query_pane(app, frame, a.query);
+    let names = column_names(app, a.columns.first().map_or(0, |c| c.width));
+    for (m, col) in a.columns.iter().enumerate() {
+        model_column(app, frame, *col, m, names.get(m).map_or("", String::as_str));
+    }
+    detail(app, frame, a.detail);
+}
+
+/// Model names for column titles of `width`, abbreviated alike where needed.
+fn column_names(app: &App, width: u16) -> Vec<String> {
+    let names: Vec<String> = app.models().iter().map(|m| sanitize(&m.name)).collect();
+    // Title: "name 0.58" inside the border: the name gets what the score leaves.
+    short_names(&names, (width as usize).saturating_sub(8).max(4))
 }
 
 fn query_list(app: &App, frame: &mut Frame, area: Rect) {
     let q = &app.queries;
-    let title = if q.filter.is_empty() {
-        format!("queries ({})", q.visible.len())
-    } else {
-        format!("queries matching \"{}\" ({})", crate::text::sanitize(&q.filter), q.visible.len())
+    let order = match q.sort {
+        Sort::Name => String::new(),
+        Sort::Ndcg(m) => format!(
+            " · worst nDCG of {} first",
+            app.models().get(m).map_or("?", |x| x.name.as_str())
+        ),
+        Sort::Disagreement => " · most disagreement first".into(),
     };
-    let items: Vec<ListItem> =
-        q.visible.iter().map(|&i| ListItem::new(q.items[i].name.clone())).collect();
-    let mut block = Block::bordered().title(title);
-    if app.compare.focus == Focus::Queries {
-        block = block.border_style(Style::default().add_modifier(Modifier::BOLD));
-    }
+    let title = if q.filter.is_empty() {
+        format!("queries ({}){order}", q.visible.len())
+    } else {
+        format!("\"{}\" ({}){order}", sanitize(&q.filter), q.visible.len())
+    };
+    let inner_w = area.width.saturating_sub(4) as usize;
+    let h = inner(area).height;
+    let offset = list_offset(q.cursor, h);
+    let items: Vec<ListItem> = q
+        .visible
+        .iter()
+        .skip(offset)
+        .take(h as usize)
+        .map(|&i| {
+            let it = &q.items[i];
+            let name: String = it.name.chars().take(inner_w).collect();
+            let room = inner_w.saturating_sub(name.chars().count() + 1);
+            let snippet: String =
+                it.captions.first().map_or(String::new(), |c| c.chars().take(room).collect());
+            ListItem::new(Line::from(vec![
+                Span::from(name),
+                Span::from(" "),
+                Span::from(snippet).dim(),
+            ]))
+        })
+        .collect();
+    let block = Block::bordered()
+        .title(title)
+        .border_style(focus_style(app, app.compare.focus == Focus::Queries));
     let list = List::new(items)
         .block(block)
         .highlight_symbol("> ")
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
-    let mut state = ListState::default().with_selected(app.query().map(|_| q.cursor));
+    let mut state = ListState::default().with_selected(app.query().map(|_| q.cursor - offset));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
+/// Draws the thumbnail of `key` in `area`: the one made for this size, else any size of it
+/// (clipped) while the right one is made, else a placeholder.
 fn thumb(app: &App, frame: &mut Frame, area: Rect, key: &ThumbKey) {
-    match app.thumbs.ready.get(key) {
-        // Clipping lets a thumbnail show in rows a little shorter than it was made for.
+    let exact = app.thumbs.ready.get(&(key.clone(), area.as_size()));
+    let any = || app.thumbs.ready.iter().find(|((k, _), _)| k == key).map(|(_, p)| p);
+    match exact.or_else(any) {
         Some(p) => frame.render_widget(Image::new(p).allow_clipping(true), area),
         None => frame.render_widget(Paragraph::new("…").dim(), area),
     }
 }
 
+/// One line per model: its nDCG on the selected query (once evaluated).
+fn per_query_scores(app: &App, q: usize) -> Option<Line<'static>> {
+    let k = app.report()?.k.iter().max().copied().unwrap_or(10);
+    let names = short_names(&app.models().iter().map(|m| m.name.clone()).collect::<Vec<_>>(), 12);
+    let parts: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(m, n)| Some(format!("{n} {:.2}", app.ndcg(m, q)?)))
+        .collect();
+    Some(Line::from(format!("nDCG@{k}: {}", parts.join(" · "))).bold())
+}
+
 fn query_pane(app: &App, frame: &mut Frame, area: Rect) {
     let block = Block::bordered().title("query");
-    let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [img, text] =
-        Layout::horizontal([Constraint::Length(THUMB_CELLS.width + 2), Constraint::Min(10)])
-            .areas(inner);
+    let (img, text) = layout::query_split(area);
     let (key, lines) = match (&app.compare.outside, app.query()) {
         (Some((query, _)), _) => (
             match query {
-                crate::engine::search::Query::Image(p) => Some(ThumbKey::Outside(p.clone())),
-                crate::engine::search::Query::Text(_) => None,
+                Query::Image(p) => Some(ThumbKey::Outside(p.clone())),
+                Query::Text(_) => None,
             },
             vec![
-                Line::from(crate::text::sanitize(&query.label())).bold(),
-                Line::from("(outside the dataset: no captions, no relevance)"),
+                Line::from(sanitize(&query.label())).bold(),
+                Line::from("outside the dataset: no captions, no relevance · Esc returns"),
             ],
         ),
         (None, Some(q)) => {
             let item = &app.queries.items[q];
             let mut l = vec![Line::from(item.name.clone()).bold()];
+            l.extend(per_query_scores(app, q));
             l.extend(item.captions.iter().map(|c| Line::from(format!("· {c}"))));
+            if item.captions.is_empty() {
+                l.push(Line::from("(no captions: neighbours and scores only)").dim());
+            }
             (Some(ThumbKey::Image(q as u32)), l)
         }
         (None, None) => {
-            frame.render_widget(Paragraph::new("no query matches the filter"), inner);
+            frame.render_widget(Paragraph::new("no query matches the filter"), inner(area));
             return;
         }
     };
-    if let Some(key) = key {
-        thumb(app, frame, img, &key);
-    } else {
-        frame.render_widget(Paragraph::new("…").dim(), img);
+    match key {
+        Some(k) => thumb(app, frame, img, &k),
+        None => frame.render_widget(Paragraph::new("(text)").dim(), img),
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text);
 }
 
-fn model_column(app: &App, frame: &mut Frame, area: Rect, m: usize) {
+fn model_column(app: &App, frame: &mut Frame, area: Rect, m: usize, short: &str) {
     let Some(model) = app.models().get(m) else {
         let msg = match &app.phase {
-            super::Phase::Loading { progress: Some((name, d, t)), .. } => {
-                format!("indexing {}: {d}/{t}", crate::text::sanitize(name))
+            Phase::Loading { progress: Some((name, d, t)), .. } => {
+                format!("indexing {}: {d}/{t}", sanitize(name))
             }
             _ => app.status(),
         };
+        let title = app.model_names.get(m).cloned().unwrap_or_default();
         frame.render_widget(
-            Paragraph::new(msg).block(Block::bordered().title(app.model_names.join(" · "))),
+            Paragraph::new(msg).wrap(Wrap { trim: true }).block(Block::bordered().title(title)),
             area,
         );
         return;
     };
-    let ndcg =
-        app.query().and_then(|q| model.ndcg.get(q)).filter(|_| app.compare.outside.is_none());
+    let ndcg = app.query().and_then(|q| app.ndcg(m, q)).filter(|_| app.compare.outside.is_none());
     let title = match ndcg {
-        Some(v) => format!("{} · nDCG@10 {v:.2} · {}", model.name, model.device),
-        None => format!("{} · {}", model.name, model.device),
+        Some(v) => format!("{short} {v:.2}"),
+        None => short.to_owned(),
     };
-    let mut block = Block::bordered().title(title);
-    if app.compare.focus == Focus::Neighbours && app.compare.model_cursor == m {
-        block = block.border_style(Style::default().add_modifier(Modifier::BOLD));
-    }
-    let inner = block.inner(area);
+    let focused = app.compare.focus == Focus::Neighbours && app.compare.model_cursor == m;
+    let block = Block::bordered().title(title).border_style(focus_style(app, focused));
+    let col = block.inner(area);
     frame.render_widget(block, area);
-    let hits: Vec<&Hit> = app.hits(m).iter().take(TOP_K).collect();
-    let row_h = (inner.height / TOP_K as u16).clamp(1, THUMB_CELLS.height);
-    for (rank, h) in hits.iter().enumerate() {
-        let y = inner.y + rank as u16 * row_h;
-        if y + row_h > inner.y + inner.height {
-            break;
-        }
-        let row = Rect { x: inner.x, y, width: inner.width, height: row_h };
-        let [img, text] =
-            Layout::horizontal([Constraint::Length(THUMB_CELLS.width + 1), Constraint::Min(8)])
-                .areas(row);
-        thumb(app, frame, img, &ThumbKey::Image(h.id));
-        let c = &app.compare;
-        let focused = c.focus == Focus::Neighbours && c.model_cursor == m && c.rank_cursor == rank;
-        let rel = h.rel.map_or("rel –".to_owned(), |r| format!("rel {r:.2}"));
-        let mut lines = vec![
-            Line::from(format!("{}. {:.3}", rank + 1, h.score)),
-            Line::from(Span::styled(rel, rel_style(app, h.rel))),
-            Line::from(app.queries.items[h.id as usize].name.clone()).dim(),
-        ];
-        if focused {
-            lines[0] = lines[0].clone().reversed();
-        }
-        frame.render_widget(Paragraph::new(lines), text);
+    let hits = app.hits(m);
+    if hits.is_empty() {
+        let msg = if app.query().is_some_and(|q| {
+            !app.loaded().is_some_and(|l| l.evaluated.get(q).copied().unwrap_or(false))
+        }) {
+            "not embedded by every model"
+        } else {
+            "…"
+        };
+        frame.render_widget(Paragraph::new(msg).dim(), col);
+        return;
     }
+    let _ = model;
+    for (rank, (row, h)) in layout::rows(col, app.compare.k).iter().zip(hits).enumerate() {
+        thumb(app, frame, row.thumb, &ThumbKey::Image(h.id));
+        let sel = focused && app.compare.rank_cursor == rank;
+        neighbour_text(app, frame, row, rank, h, sel);
+    }
+}
+
+fn neighbour_text(
+    app: &App,
+    frame: &mut Frame,
+    row: &layout::Row,
+    rank: usize,
+    h: &Hit,
+    selected: bool,
+) {
+    let rel_span = |text: String| Span::styled(text, rel_style(app, h.rel));
+    let mut head = Span::from(format!("{}. {:.3}", rank + 1, h.score));
+    if selected {
+        head = head.reversed();
+    }
+    let name = app.queries.items[h.id as usize].name.clone();
+    let lines = if row.compact {
+        let rel = h.rel.map_or("r –".to_owned(), |r| format!("r{r:.2}"));
+        let room = (row.text.width as usize).saturating_sub(head.width() + rel.chars().count() + 2);
+        let name: String = name.chars().take(room).collect();
+        vec![Line::from(vec![
+            head,
+            Span::from(" "),
+            rel_span(rel),
+            Span::from(" "),
+            Span::from(name).dim(),
+        ])]
+    } else {
+        let rel = h.rel.map_or("rel –".to_owned(), |r| format!("rel {r:.2}"));
+        vec![Line::from(head), Line::from(rel_span(rel)), Line::from(name).dim()]
+    };
+    frame.render_widget(Paragraph::new(lines), row.text);
+}
+
+/// The focused neighbour: name, model, rank, score, rel and every caption.
+fn detail(app: &App, frame: &mut Frame, area: Rect) {
+    let text = match app.focused_hit() {
+        Some(h) => Text::from(photo_lines(
+            app,
+            Some((app.compare.model_cursor, app.compare.rank_cursor, h)),
+            h.id as usize,
+        )),
+        None => Text::from(
+            "Tab, then ← → ↑ ↓ to focus a neighbour · z zooms · Enter makes it the query",
+        )
+        .dim(),
+    };
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title("focused neighbour")),
+        area,
+    );
+}
+
+fn photo_lines(app: &App, hit: Option<(usize, usize, &Hit)>, id: usize) -> Vec<Line<'static>> {
+    let item = &app.queries.items[id];
+    let mut head = vec![Span::from(item.name.clone()).bold()];
+    if let Some((m, rank, h)) = hit {
+        let model = app.models().get(m).map_or(String::new(), |x| sanitize(&x.name));
+        head.push(Span::from(format!(" · {model} #{} · cosine {:.3} · ", rank + 1, h.score)));
+        let rel = h.rel.map_or("rel –".to_owned(), |r| format!("rel {r:.2}"));
+        head.push(Span::styled(rel, rel_style(app, h.rel)));
+    }
+    let mut lines = vec![Line::from(head)];
+    lines.extend(item.captions.iter().map(|c| Line::from(format!("· {c}"))));
+    lines
+}
+
+fn zoom(app: &App, frame: &mut Frame, area: Rect, z: Zoom) {
+    let title = "zoom · z or Esc closes · ↑ ↓ ← → move";
+    frame.render_widget(Block::bordered().title(title), area);
+    let (img, text) = layout::zoom_split(area);
+    if let Some(key) = app.zoomed_key() {
+        thumb(app, frame, img, &key);
+    }
+    let lines = match z {
+        Zoom::Query => match (&app.compare.outside, app.query()) {
+            (Some((q, _)), _) => vec![Line::from(sanitize(&q.label())).bold()],
+            (None, Some(q)) => {
+                let mut l = photo_lines(app, None, q);
+                l.extend(per_query_scores(app, q));
+                l
+            }
+            _ => Vec::new(),
+        },
+        Zoom::Neighbour { model, rank } => match app.hits(model).get(rank) {
+            Some(h) => photo_lines(app, Some((model, rank, h)), h.id as usize),
+            None => Vec::new(),
+        },
+    };
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text);
 }
 
 fn metrics(app: &App, frame: &mut Frame, area: Rect) {
     let Some(r) = app.report() else {
-        frame.render_widget(
-            Paragraph::new(format!("evaluating… {}", app.status()))
-                .block(Block::bordered().title("metrics")),
-            area,
-        );
+        let msg = match app.loaded().map(|l| &l.eval) {
+            Some(Eval::Running { stage, done }) => {
+                format!("evaluating: {} {:.0}%", sanitize(stage), done * 100.0)
+            }
+            Some(Eval::NoCaptions) => "no captions in this folder: metrics need captions".into(),
+            _ => app.status(),
+        };
+        frame.render_widget(Paragraph::new(msg).block(Block::bordered().title("metrics")), area);
         return;
     };
-    let k_max = r.k.iter().max().copied().unwrap_or(10);
-    let names: Vec<String> =
-        [format!("ndcg@{k_max}"), "overlap@5".into(), "p@5".into(), "map@r".into(), "mrr".into()]
-            .into_iter()
-            .filter(|n| {
-                n == "map@r"
-                    || n == "mrr"
-                    || r.models.first().is_none_or(|m| m.metrics.contains_key(n))
-            })
-            .collect();
-    let mut header = vec!["model".to_owned()];
-    header.extend(names.iter().cloned());
-    let mut rows: Vec<Row> = r
-        .models
-        .iter()
-        .map(|m| {
-            let mut cells = vec![m.name.clone()];
-            cells.extend(names.iter().map(|n| {
-                m.metrics.get(n).map_or("-".into(), |s| crate::report::ci_cell(s.mean, s.ci95))
-            }));
-            Row::new(cells)
-        })
-        .collect();
-    for (label, b) in [("random", &r.baselines.random), ("oracle", &r.baselines.oracle)] {
-        let mut cells = vec![label.to_owned()];
-        cells.extend(names.iter().map(|n| b.get(n).map_or("-".into(), |v| format!("{v:.3}"))));
-        rows.push(Row::new(cells).dim());
-    }
-    let widths =
-        std::iter::once(Constraint::Length(22)).chain(names.iter().map(|_| Constraint::Length(21)));
-    let [table_area, chart_area] =
-        Layout::vertical([Constraint::Length(rows.len() as u16 + 3), Constraint::Min(3)])
-            .areas(area);
+    let lines = crate::report::metrics_lines(r, inner(area).width as usize);
+    let [table_area, chart_area] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Length(lines.len() as u16 + 2),
+        ratatui::layout::Constraint::Min(3),
+    ])
+    .areas(area);
     let title = format!(
         "{} queries · relevance {} τ={} · 95% bootstrap CIs",
         r.dataset.queries, r.relevance.method, r.relevance.threshold
     );
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(Row::new(header).bold())
-            .block(Block::bordered().title(title)),
-        table_area,
-    );
-    let mut lines = Vec::new();
-    for m in &r.models {
+    let styled: Vec<Line> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                Line::from(l).bold()
+            } else if l.starts_with("random") || l.starts_with("oracle") {
+                Line::from(l).dim()
+            } else {
+                Line::from(l)
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(styled).block(Block::bordered().title(title)), table_area);
+    let chart_w = inner(chart_area).width as usize;
+    let names = short_names(&r.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(), 12);
+    let bar_w = chart_w.saturating_sub(12 + 9 + 7).max(1);
+    let mut chart = Vec::new();
+    for (m, name) in r.models.iter().zip(&names) {
         for k in &r.k {
             let v = m.metrics.get(&format!("ndcg@{k}")).map_or(0.0, |s| s.mean);
-            let bar = "█".repeat((v * 40.0).round() as usize);
-            lines.push(Line::from(format!("{:<22} ndcg@{k:<3} {bar:<40} {v:.3}", m.name)));
+            let bar = "█".repeat((v * bar_w as f64).round() as usize);
+            chart.push(Line::from(format!("{name:<12} ndcg@{k:<3} {bar:<bar_w$} {v:.3}")));
         }
     }
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title("nDCG@k")), chart_area);
+    frame.render_widget(Paragraph::new(chart).block(Block::bordered().title("nDCG@k")), chart_area);
 }
 
 fn disagree(app: &App, frame: &mut Frame, area: Rect) {
-    let items: Vec<ListItem> = app
-        .disagree()
+    let models = app.models();
+    if models.len() < 2 || app.report().is_none() {
+        let msg = if models.len() < 2 {
+            "disagreement compares two models: browse with --model A,B".to_owned()
+        } else {
+            app.status()
+        };
+        frame.render_widget(
+            Paragraph::new(msg).block(Block::bordered().title("disagreement")),
+            area,
+        );
+        return;
+    }
+    let (a, b) = app.pair;
+    let names = short_names(&models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(), 14);
+    let deltas = app.pair_deltas();
+    let wins_a = deltas.iter().filter(|d| d.1 > 0.0).count();
+    let wins_b = deltas.iter().filter(|d| d.1 < 0.0).count();
+    let title = format!(
+        "{} vs {} (m/M change) · wins {wins_a}:{wins_b} · per-query nDCG, largest gap first · Enter opens",
+        names[a], names[b]
+    );
+    let h = inner(area).height;
+    let offset = list_offset(app.disagree_cursor, h);
+    let w = inner(area).width as usize;
+    let items: Vec<ListItem> = deltas
         .iter()
-        .map(|&(q, gap)| {
-            let per: Vec<String> =
-                app.models().iter().map(|m| format!("{} {:.2}", m.name, m.ndcg[q])).collect();
-            let name = &app.queries.items[q].name;
-            ListItem::new(format!("{name:<28} gap {gap:.2}   {}", per.join("  ")))
+        .skip(offset)
+        .take(h as usize)
+        .map(|&(q, d)| {
+            let (va, vb) = (app.ndcg(a, q).unwrap_or(0.0), app.ndcg(b, q).unwrap_or(0.0));
+            let winner = if d > 0.0 {
+                names[a].as_str()
+            } else if d < 0.0 {
+                names[b].as_str()
+            } else {
+                "tie"
+            };
+            let win_w = names[a].chars().count().max(names[b].chars().count()).max(3);
+            let stats =
+                format!("{} {va:.2}  {} {vb:.2}  Δ {d:+.2} {winner:<win_w$}", names[a], names[b]);
+            let name_w = w.saturating_sub(stats.chars().count() + 3).max(8);
+            let name: String = app.queries.items[q].name.chars().take(name_w).collect();
+            let style = if !app.color {
+                Style::default()
+            } else if d > 0.0 {
+                Style::default().fg(Color::Green)
+            } else {
+                Style::default().fg(Color::Magenta)
+            };
+            ListItem::new(Line::from(vec![
+                Span::from(format!("{name:<name_w$} ")),
+                Span::styled(stats, style),
+            ]))
         })
         .collect();
     let list = List::new(items)
-        .block(
-            Block::bordered()
-                .title("queries where the models disagree most (nDCG@10 gap) · Enter opens"),
-        )
+        .block(Block::bordered().title(title))
         .highlight_symbol("> ")
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     let mut state = ListState::default()
-        .with_selected((!app.disagree().is_empty()).then_some(app.disagree_cursor));
+        .with_selected((!deltas.is_empty()).then_some(app.disagree_cursor - offset));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
 fn help(frame: &mut Frame, area: Rect) {
-    let w = 80.min(area.width);
-    let h = (HELP.len() as u16 + 2).min(area.height);
+    let mut lines: Vec<Line> =
+        HELP.iter().map(|(k, d)| Line::from(format!(" {k:<14} {d}"))).collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(" colours").bold());
+    lines.extend(LEGEND.iter().map(|l| Line::from(format!(" {l}"))));
+    lines.push(Line::from(""));
+    lines.push(Line::from(" metrics").bold());
+    lines.extend(METRICS_HELP.iter().map(|l| Line::from(format!(" {l}"))));
+    let w = (lines.iter().map(Line::width).max().unwrap_or(40) as u16 + 2).min(area.width);
+    let h = (lines.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
         width: w,
         height: h,
     };
-    let lines: Vec<Line> = HELP.iter().map(|(k, d)| Line::from(format!(" {k:<11} {d}"))).collect();
     frame.render_widget(Clear, r);
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title("keys")), r);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title("keys · ? or Esc closes")),
+        r,
+    );
 }
 
-#[cfg(test)]
-mod tests {
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
-
-    use super::*;
-    use crate::tui::tests::sample_app;
-    use crate::tui::Action;
-
-    fn draw(app: &App, w: u16, h: u16) -> String {
-        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-        t.draw(|f| render(app, f)).unwrap();
-        format!("{}", t.backend())
-    }
-
-    #[test]
-    fn compare_view_shows_query_captions_and_each_models_neighbours() {
-        let mut app = sample_app();
-        app.color = false;
-        insta::assert_snapshot!(draw(&app, 100, 44));
-    }
-
-    #[test]
-    fn focused_neighbour_shows_its_captions_without_escape_sequences() {
-        let mut app = sample_app();
-        app.color = false;
-        app.update(Action::ToggleFocus);
-        app.update(Action::Right);
-        insta::assert_snapshot!(draw(&app, 100, 44));
-    }
-
-    #[test]
-    fn metrics_view_shows_intervals_baselines_and_chart() {
-        let mut app = sample_app();
-        app.update(Action::ShowView(View::Metrics));
-        insta::assert_snapshot!(draw(&app, 100, 16));
-    }
-
-    #[test]
-    fn disagreement_view_lists_the_largest_gap_first() {
-        let mut app = sample_app();
-        app.update(Action::ShowView(View::Disagree));
-        insta::assert_snapshot!(draw(&app, 80, 8));
-    }
-
-    #[test]
-    fn help_overlay_lists_the_keys() {
-        let mut app = sample_app();
-        app.update(Action::ToggleHelp);
-        insta::assert_snapshot!(draw(&app, 80, 20));
-    }
-
-    #[test]
-    fn tiny_terminal_does_not_panic() {
-        let app = sample_app();
-        for (w, h) in [(1, 1), (10, 3), (20, 8)] {
-            draw(&app, w, h);
+/// Maps every 24-bit colour of the frame to the nearest of the xterm 256 (for terminals that
+/// do not announce truecolor in COLORTERM).
+fn to_256_colours(buf: &mut Buffer) {
+    for cell in &mut buf.content {
+        if let Color::Rgb(r, g, b) = cell.fg {
+            cell.fg = Color::Indexed(nearest_256(r, g, b));
+        }
+        if let Color::Rgb(r, g, b) = cell.bg {
+            cell.bg = Color::Indexed(nearest_256(r, g, b));
         }
     }
 }
+
+/// The xterm-256 index nearest to an RGB colour: the 6×6×6 cube or the grey ramp.
+pub fn nearest_256(r: u8, g: u8, b: u8) -> u8 {
+    const LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    let q = |v: u8| {
+        LEVELS
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, &l)| (i32::from(l) - i32::from(v)).abs())
+            .map_or(0, |(i, _)| i as u8)
+    };
+    let (qr, qg, qb) = (q(r), q(g), q(b));
+    let cube = (LEVELS[qr as usize], LEVELS[qg as usize], LEVELS[qb as usize]);
+    let grey_level = ((u16::from(r) + u16::from(g) + u16::from(b)) / 3).saturating_sub(3) / 10;
+    let grey_level = grey_level.min(23) as u8;
+    let gv = 8 + 10 * grey_level;
+    let dist = |c: (u8, u8, u8)| {
+        let d = |x: u8, y: u8| (i32::from(x) - i32::from(y)).pow(2);
+        d(c.0, r) + d(c.1, g) + d(c.2, b)
+    };
+    if dist((gv, gv, gv)) < dist(cube) {
+        232 + grey_level
+    } else {
+        16 + 36 * qr + 6 * qg + qb
+    }
+}
+
+#[cfg(test)]
+mod tests;

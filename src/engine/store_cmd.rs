@@ -1,0 +1,139 @@
+//! `embtui store`: what the store holds, `store gc`, `store merge`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::cli::{StoreAction, StoreArgs};
+use crate::config::Config;
+use crate::say;
+use crate::store::maintenance::Current;
+use crate::store::{GcReport, Store, StoreSummary};
+use crate::text::sanitize;
+
+/// `embtui store …`.
+pub fn run(cfg: &Config, a: &StoreArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&cfg.store_dir)?;
+    let current = current_models(cfg);
+    let mut out = std::io::stdout().lock();
+    match &a.action {
+        None => {
+            let s = store.summary(&current)?;
+            if a.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
+            } else {
+                write!(out, "{}", summary_text(&s))?;
+            }
+        }
+        Some(StoreAction::Gc { dry_run, compact }) => {
+            let r = store.gc(&current, *dry_run, *compact)?;
+            if a.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                write!(out, "{}", gc_text(&r, *dry_run))?;
+            }
+        }
+        Some(StoreAction::Merge { sources }) => {
+            for src in sources {
+                if std::fs::canonicalize(src).ok() == std::fs::canonicalize(&cfg.store_dir).ok() {
+                    anyhow::bail!(
+                        "{} is the store being merged into; pass other stores",
+                        src.display()
+                    );
+                }
+                if !src.join("data.mdb").is_file() {
+                    anyhow::bail!("{} holds no embtui store (no data.mdb)", src.display());
+                }
+                let other = Store::open(src)?;
+                let (copied, present) = store.merge_from(&other)?;
+                say!("{}: {copied} vectors copied, {present} already here", src.display());
+            }
+            say!("merged into {}; `embtui index` or `eval` builds the indexes from the merged vectors", cfg.store_dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The manifest's models and the sha256 of their installed files.
+fn current_models(cfg: &Config) -> Current {
+    cfg.manifest
+        .models
+        .iter()
+        .map(|m| {
+            let path = cfg.models_dir.join(&m.file);
+            (m.name.clone(), path.is_file().then(|| crate::hash::file_sha256(&path).ok()).flatten())
+        })
+        .collect::<BTreeMap<_, _>>()
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn summary_text(s: &StoreSummary) -> String {
+    let mut t = format!("store {} ({} on disk)\n", sanitize(&s.path), mb(s.file_bytes));
+    t += &format!(
+        "{:<22} {:>10} {:>10}  computed on (images/s)\n",
+        "vectors of model", "vectors", "size"
+    );
+    for m in &s.models {
+        let prov = m.provenance.as_ref().map_or("-".to_owned(), |p| {
+            let speed = p.images_per_second().map_or(String::new(), |x| format!(" ({x:.1})"));
+            format!("{}{speed}", p.devices.join("+"))
+        });
+        t += &format!("{:<22} {:>10} {:>10}  {prov}\n", sanitize(&m.model), m.vectors, mb(m.bytes));
+    }
+    t += &format!(
+        "{} indexes (at most {} selections per model and dataset folder):\n",
+        s.indexes.len(),
+        crate::store::MAX_SELECTIONS
+    );
+    for i in &s.indexes {
+        let stale = i.stale.as_ref().map_or(String::new(), |w| format!("  STALE: {w}"));
+        t += &format!(
+            "  {} · {} · {} · {} items · {}{stale}\n",
+            sanitize(&i.model),
+            sanitize(&i.dataset_root),
+            sanitize(&i.selection),
+            i.items,
+            mb(i.bytes)
+        );
+    }
+    t += &format!("stat cache: {} files\n", s.stat_cache_entries);
+    t
+}
+
+fn gc_text(r: &GcReport, dry_run: bool) -> String {
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut t = format!("{verb} {} indexes, ", r.indexes.len());
+    let vectors: u64 = r.vectors.iter().map(|v| v.2).sum();
+    t += &format!(
+        "{vectors} vectors of superseded model files, {} stat-cache entries\n",
+        r.stat_cache_entries
+    );
+    for i in &r.indexes {
+        t += &format!(
+            "  index {} · {} · {}: {}\n",
+            sanitize(&i.model),
+            sanitize(&i.dataset_root),
+            sanitize(&i.selection),
+            i.stale.as_deref().unwrap_or("")
+        );
+    }
+    for (m, sha, n) in &r.vectors {
+        t += &format!("  {n} vectors of {} (file {sha}…)\n", sanitize(m));
+    }
+    if !dry_run {
+        t += &format!(
+            "data.mdb: {} → {}{}\n",
+            mb(r.bytes_before),
+            mb(r.bytes_after),
+            if r.compacted {
+                " (compacted)"
+            } else {
+                " (free pages are reused; --compact shrinks the file)"
+            }
+        );
+    }
+    t
+}

@@ -1,0 +1,269 @@
+//! The store on real LMDB files in temporary folders.
+
+use super::*;
+
+fn meta(dim: usize) -> IndexMeta {
+    IndexMeta {
+        model: "m".into(),
+        onnx_sha256: "ab".repeat(32),
+        dim,
+        entry: serde_json::Value::Null,
+        embtui_version: "0".into(),
+        dataset_fingerprint: "fp".into(),
+        n_trees: 4,
+        seed: SEED,
+        dataset_root: "/data/d".into(),
+        selection: "all".into(),
+        ..IndexMeta::default()
+    }
+}
+
+#[test]
+fn vectors_round_trip_and_cache_hits_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let sha = "ab".repeat(32);
+    s.put_vectors(&sha, &[([1; 32], vec![0.6, 0.8])]).unwrap();
+    let got = s.cached(&sha, 2, "m", &[Some([1; 32]), Some([2; 32])]).unwrap();
+    assert_eq!(got, vec![Some(vec![0.6, 0.8]), None]);
+    // Another model file (sha) never sees these vectors.
+    assert_eq!(s.cached(&"cd".repeat(32), 2, "m", &[Some([1; 32])]).unwrap(), vec![None]);
+}
+
+#[test]
+fn open_db_with_wrong_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let sha = "ab".repeat(32);
+    s.put_vectors(&sha, &[([1; 32], vec![0.6, 0.8])]).unwrap();
+    let err = s.cached(&sha, 3, "m", &[Some([1; 32])]).unwrap_err();
+    assert!(err.to_string().contains("stored 2-d vectors but produces 3-d"), "{err}");
+}
+
+#[test]
+fn ann_finds_the_exact_neighbour_with_cosine_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let vs: Vec<(u32, Vec<f32>)> =
+        vec![(0, vec![1.0, 0.0]), (1, vec![0.0, 1.0]), (2, vec![0.6, 0.8])];
+    let m = s.build_index(&meta(2), &vs).unwrap();
+    let hits = s.ann(&m, &[1.0, 0.0], 2, None).unwrap();
+    assert_eq!(hits[0].0, 0);
+    assert!((hits[0].1 - 1.0).abs() < 1e-5);
+    assert_eq!(hits[1].0, 2);
+    assert!((hits[1].1 - 0.6).abs() < 1e-4, "{hits:?}");
+}
+
+#[test]
+fn same_seed_builds_the_same_trees() {
+    let vs: Vec<(u32, Vec<f32>)> = (0..300u32)
+        .map(|i| {
+            let a = f32::from(i as u16) * 0.37;
+            (i, vec![a.sin(), a.cos(), (a * 0.5).sin(), (a * 1.7).cos()])
+        })
+        .collect();
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let m = s.build_index(&meta(4), &vs).unwrap();
+        // A small search_k makes the answer depend on the trees themselves.
+        (0..20).map(|q| s.ann(&m, &vs[q].1, 5, Some(8)).unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn store_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        let mut w = s.env.write_txn().unwrap();
+        s.meta.put(&mut w, "store_version", "99").unwrap();
+        w.commit().unwrap();
+    }
+    let err = Store::open(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("written by a newer embtui (layout 99"), "{err}");
+}
+
+#[test]
+fn map_full_grows_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let before = s.env.info().map_size;
+    // 1.5 GiB of vectors in 8 MiB batches outgrows the initial 1 GiB map.
+    let sha = "ab".repeat(32);
+    for b in 0..3u8 {
+        let items: Vec<([u8; 32], Vec<f32>)> = (0..128u8)
+            .map(|i| {
+                (
+                    [
+                        b, i, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                        20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+                    ],
+                    vec![0.5; 1 << 20],
+                )
+            })
+            .collect();
+        s.put_vectors(&sha, &items).unwrap();
+    }
+    assert!(s.env.info().map_size > before);
+    assert_eq!(s.n_cached().unwrap(), 384);
+}
+
+fn h(i: u32) -> [u8; 32] {
+    crate::hash::bytes_sha256(&i.to_le_bytes())
+}
+
+#[test]
+fn the_stat_cache_remembers_a_hash_until_the_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("s")).unwrap();
+    let f = dir.path().join("a.jpg");
+    std::fs::write(&f, b"one").unwrap();
+    let stamp = FileStamp::of(&std::fs::metadata(&f).unwrap());
+    let key = f.display().to_string();
+    assert_eq!(s.file_hashes(&[(key.clone(), stamp)]).unwrap(), vec![None]);
+    s.put_file_hashes(&[(key.clone(), stamp, h(1))]).unwrap();
+    assert_eq!(s.file_hashes(&[(key.clone(), stamp)]).unwrap(), vec![Some(h(1))]);
+    std::fs::write(&f, b"two!").unwrap();
+    let changed = FileStamp::of(&std::fs::metadata(&f).unwrap());
+    assert_eq!(s.file_hashes(&[(key, changed)]).unwrap(), vec![None], "size changed: rehash");
+}
+
+#[test]
+fn runs_add_up_in_the_provenance_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let sha = "ab".repeat(32);
+    s.record_run(&sha, "m", "cpu", 100, 2.0).unwrap();
+    s.record_run(&sha, "m", "cuda:0", 300, 1.0).unwrap();
+    let p = s.provenance(&sha).unwrap().unwrap();
+    assert_eq!((p.devices.clone(), p.images), (vec!["cpu".to_owned(), "cuda:0".to_owned()], 400));
+    assert!((p.images_per_second().unwrap() - 400.0 / 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn only_the_most_recent_selections_keep_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let vs: Vec<(u32, Vec<f32>)> =
+        (0..20).map(|i| (i, vec![(i as f32).sin(), (i as f32).cos()])).collect();
+    for sel in 0..(MAX_SELECTIONS + 3) {
+        let mut m = meta(2);
+        m.dataset_fingerprint = format!("sel{sel}");
+        m.selection = format!("--limit {}", 10 + sel);
+        s.build_index(&m, &vs[..10 + sel]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1)); // distinct last_used order
+    }
+    let left = s.indexes().unwrap();
+    assert_eq!(left.len(), MAX_SELECTIONS);
+    let mut fps: Vec<String> = left.iter().map(|m| m.dataset_fingerprint.clone()).collect();
+    fps.sort();
+    assert_eq!(fps, ["sel3", "sel4", "sel5", "sel6"]);
+    // Another dataset folder has its own quota.
+    let mut other = meta(2);
+    other.dataset_root = "/data/other".into();
+    s.build_index(&other, &vs).unwrap();
+    assert_eq!(s.indexes().unwrap().len(), MAX_SELECTIONS + 1);
+}
+
+#[test]
+fn merged_shards_hold_every_vector_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, all) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("all"));
+    let sha = "cd".repeat(32);
+    let items: Vec<([u8; 32], Vec<f32>)> = (0..30).map(|i| (h(i), vec![i as f32, 1.0])).collect();
+    Store::open(&a).unwrap().put_vectors(&sha, &items[..20]).unwrap();
+    Store::open(&b).unwrap().put_vectors(&sha, &items[10..]).unwrap();
+    Store::open(&a).unwrap().record_run(&sha, "m", "cuda:0", 20, 1.0).unwrap();
+    Store::open(&b).unwrap().record_run(&sha, "m", "cuda:1", 20, 2.0).unwrap();
+    let m = Store::open(&all).unwrap();
+    assert_eq!(m.merge_from(&Store::open(&a).unwrap()).unwrap(), (20, 0));
+    assert_eq!(m.merge_from(&Store::open(&b).unwrap()).unwrap(), (10, 10));
+    let hashes: Vec<Option<[u8; 32]>> = items.iter().map(|(k, _)| Some(*k)).collect();
+    let got = m.cached(&sha, 2, "m", &hashes).unwrap();
+    assert_eq!(got, items.iter().map(|(_, v)| Some(v.clone())).collect::<Vec<_>>());
+    let p = m.provenance(&sha).unwrap().unwrap();
+    assert_eq!((p.images, p.devices.len()), (40, 2));
+}
+
+#[test]
+fn gc_removes_indexes_of_gone_folders_and_vectors_of_changed_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("s")).unwrap();
+    let (old, new) = ("aa".repeat(32), "bb".repeat(32));
+    s.put_vectors(&old, &[(h(1), vec![1.0, 0.0])]).unwrap();
+    s.put_vectors(&new, &[(h(1), vec![0.0, 1.0])]).unwrap();
+    s.record_run(&old, "m", "cpu", 1, 1.0).unwrap();
+    s.record_run(&new, "m", "cpu", 1, 1.0).unwrap();
+    let mut kept = meta(2);
+    kept.onnx_sha256.clone_from(&new);
+    kept.dataset_root = dir.path().display().to_string();
+    s.build_index(&kept, &[(0, vec![1.0, 0.0])]).unwrap();
+    let mut gone = meta(2);
+    gone.dataset_fingerprint = "other".into();
+    gone.dataset_root = dir.path().join("missing").display().to_string();
+    s.build_index(&gone, &[(0, vec![1.0, 0.0])]).unwrap();
+    let current: maintenance::Current = [("m".to_owned(), Some(new.clone()))].into();
+    let dry = s.gc(&current, true, false).unwrap();
+    assert_eq!((dry.indexes.len(), dry.vectors.len()), (1, 1));
+    assert_eq!(s.n_cached().unwrap(), 2, "a dry run removes nothing");
+    s.gc(&current, false, false).unwrap();
+    assert_eq!(s.n_cached().unwrap(), 1);
+    assert_eq!(s.indexes().unwrap().len(), 1);
+    assert_eq!(s.cached(&new, 2, "m", &[Some(h(1))]).unwrap(), vec![Some(vec![0.0, 1.0])]);
+}
+
+/// Set in the child process of `a_map_grown_by_another_process_is_adopted`.
+const GROW_IN: &str = "EMBTUI_TEST_GROW_STORE";
+
+#[test]
+fn a_map_grown_by_another_process_is_adopted() {
+    let sha = "ef".repeat(32);
+    let big = |b: u8| -> Vec<([u8; 32], Vec<f32>)> {
+        (0..64u8)
+            .map(|i| {
+                let mut k = [b; 32];
+                k[1] = i;
+                (k, vec![0.25; 1 << 20])
+            })
+            .collect()
+    };
+    if let Ok(dir) = std::env::var(GROW_IN) {
+        // The child: 5 × 256 MiB of vectors take the map from 1 GiB to 2 GiB or more.
+        let s = Store::open(std::path::Path::new(&dir)).unwrap();
+        for b in 0..5 {
+            s.put_vectors(&sha, &big(b)).unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.put_vectors(&sha, &[([9; 32], vec![1.0])]).unwrap();
+    let before = s.env.info().map_size;
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "store::tests::a_map_grown_by_another_process_is_adopted", "--nocapture"])
+        .env(GROW_IN, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the growing child failed");
+    // This process still has the 1 GiB map: reads and writes go on.
+    let mut k = [0u8; 32];
+    k[1] = 63;
+    let got = s
+        .cached(
+            &sha,
+            1 << 20,
+            "m",
+            &[Some([4; 32]).map(|mut x| {
+                x[1] = 63;
+                x
+            })],
+        )
+        .unwrap();
+    assert_eq!(got[0].as_ref().map(Vec::len), Some(1 << 20));
+    s.put_vectors(&sha, &[([8; 32], vec![2.0])]).unwrap();
+    assert_eq!(s.n_cached().unwrap(), 5 * 64 + 2);
+    assert!(s.env.info().map_size > before, "the larger map was adopted");
+    let _ = k;
+}
