@@ -87,7 +87,7 @@ def main():
     print(f"{'model':<22}{'embtui e2e':>11}{'infer only':>11}{'ratio':>7}{'python e2e':>11}{'speed-up':>9}"
           f"{'prep/core':>10}{'PIL prep':>9}")
     for m in MODELS:
-        r = embtui("bench", "embed", "--device", "cpu", "--model", m, "--dataset", args.data, *limit)
+        r = embtui("bench", "--json", "embed", "--device", "cpu", "--model", m, "--dataset", args.data, *limit)
         py_e2e, py_pre = python_embed(m, images, names)
         r.update(python_end_to_end_images_per_s=py_e2e, python_preprocess_images_per_s_per_core=py_pre)
         res["embed"].append(r)
@@ -99,7 +99,7 @@ def main():
                                                (100000, 384), (100000, 768), (100000, 1280)]
     store = tempfile.mkdtemp(prefix="embtui-bench-store")
     try:
-        real = [embtui("bench", "search-real", "--device", "cpu", "--model", m, "--store", store,
+        real = [embtui("bench", "--json", "search-real", "--device", "cpu", "--model", m, "--store", store,
                        "--dataset", args.data, *limit) for m in MODELS]
     finally:
         shutil.rmtree(store, ignore_errors=True)
@@ -115,7 +115,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
     synth = []
     for n, d in sizes:
-        r = embtui("bench", "search", "--n", str(n), "--dim", str(d), "--queries", "1000")
+        r = embtui("bench", "--json", "search", "--n", str(n), "--dim", str(d), "--queries", "1000")
         r["faiss_queries_per_s"] = faiss_exact(unit(n, d), r["queries"])
         synth.append(r)
     res["search"] = real + synth
@@ -135,7 +135,7 @@ def main():
         shutil.rmtree(store, ignore_errors=True)
     print(f"eval: {res['eval']['seconds']:.1f} s")
     print("\n== 6. TUI key press to frame (thumbnails cached)")
-    res["tui"] = embtui("bench", "tui", "--dataset", args.data, *limit)
+    res["tui"] = embtui("bench", "--json", "tui", "--dataset", args.data, *limit)
     print(f"p50 {res['tui']['p50_ms']:.2f} ms, p99 {res['tui']['p99_ms']:.2f} ms")
     os.makedirs(os.path.join(ROOT, ".bench"), exist_ok=True)
     path = os.path.join(ROOT, ".bench", "results.json")

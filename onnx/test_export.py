@@ -98,11 +98,10 @@ def check_text(name, arch, binary, models_dir, src):
 
     model = (T.CLIPModel if arch == "clip" else T.SiglipModel).from_pretrained(src).eval()
     tok = AutoTokenizer.from_pretrained(src)
-    out = subprocess.run([binary, "text-embed", "--models-dir", models_dir, "--model", name, *TEXTS],
-                         check=True, capture_output=True, text=True).stdout.splitlines()
+    out = json.loads(subprocess.run([binary, "text-embed", "--json", "--models-dir", models_dir, "--model", name, *TEXTS],
+                                    check=True, capture_output=True, text=True).stdout)
     worst, ids_equal = 1.0, True
-    for text, line in zip(TEXTS, out):
-        got = json.loads(line)
+    for text, got in zip(TEXTS, out):
         if arch == "siglip":
             enc = tok([text], padding="max_length", max_length=model.config.text_config.max_position_embeddings, return_tensors="pt")
             with torch.no_grad():

@@ -138,7 +138,7 @@ pub enum Command {
         after_help = "Examples:\n  embtui search photo.jpg --dataset ~/flickr30k --model dinov2-s14-imgfocus -k 5 --show\n  embtui search --text \"a dog in the snow\" --dataset ~/flickr30k --model clip-vit-b32"
     )]
     Search(SearchArgs),
-    /// Print the text-tower embedding of each TEXT as JSON lines (token ids and vector).
+    /// The text-tower embedding of each TEXT (token ids and vector; all of it with --json).
     #[command(
         after_help = "Examples:\n  embtui text-embed --model clip-vit-b32 \"a dog in the snow\" \"a red car\""
     )]
@@ -180,9 +180,12 @@ pub enum Command {
         after_help = "Examples:\n  embtui store\n  embtui store gc --dry-run\n  embtui store gc --compact\n  embtui store --store all merge shard0 shard1 shard2 shard3"
     )]
     Store(StoreArgs),
-    /// Measurements behind `just bench` (one JSON object on stdout); see docs/performance.md.
-    #[command(subcommand)]
-    Bench(BenchCmd),
+    /// Measurements behind `just bench` (one line per figure; --json: one object); see
+    /// docs/performance.md.
+    #[command(
+        after_help = "Examples:\n  embtui bench embed --dataset ~/flickr8k --model efficientnet-lite0\n  embtui bench --json search --n 30000 --dim 768"
+    )]
+    Bench(BenchArgs),
     /// Print shell completions.
     #[command(
         after_help = "Examples:\n  embtui completions bash > ~/.local/share/bash-completion/completions/embtui\n  embtui completions zsh > ~/.zfunc/_embtui"
@@ -262,9 +265,12 @@ pub struct SearchArgs {
 pub struct TextEmbedArgs {
     #[command(flatten)]
     pub model: ModelArg,
-    /// The texts to embed, one JSON line each.
+    /// The texts to embed.
     #[arg(required = true)]
     pub text: Vec<String>,
+    /// Print one JSON document (token ids and full vectors) instead of a summary per text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `embtui export`.
@@ -382,6 +388,16 @@ pub struct CompletionsArgs {
     /// The shell to write completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `embtui bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchCmd,
+    /// Print one JSON object (what `just bench` reads) instead of one line per figure.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// What `embtui bench` measures.

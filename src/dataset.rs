@@ -156,13 +156,6 @@ pub(crate) fn file_label(path: &Path) -> String {
 
 const IMAGE_EXTS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
 
-fn is_image_name(name: &str) -> bool {
-    Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
 /// A dataset: its images, their captions and what was wrong with the input.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dataset {
@@ -233,7 +226,17 @@ impl Dataset {
         images_dir: PathBuf,
         sel: &Selection,
     ) -> Result<Self> {
-        let on_disk = list_images(&images_dir)?;
+        let Listing { names: on_disk, refused } = listing(&images_dir)?;
+        for (name, why) in refused.iter().take(20) {
+            caps.issue(
+                "images",
+                None,
+                format!("file name {name} {why}; rename the file to use it"),
+            );
+        }
+        if refused.len() > 20 {
+            caps.issue("images", None, format!("{} more file names refused", refused.len() - 20));
+        }
         if let Some(split) = &sel.split {
             keep_split(&mut caps, split)?;
         }
@@ -381,16 +384,43 @@ fn select(mut names: Vec<(String, Vec<String>)>, sel: &Selection) -> Vec<(String
 /// a link to a photo counts as the photo. Names that are not UTF-8 cannot be captioned and are
 /// left out.
 fn list_images(dir: &Path) -> Result<Vec<String>> {
+    listing(dir).map(|l| l.names)
+}
+
+/// An image folder's usable names and the image files refused for their names.
+struct Listing {
+    names: Vec<String>,
+    /// Names shown escaped (`"a\nb.jpg"`, `"\xFF.jpg"`) with why they were refused.
+    refused: Vec<(String, &'static str)>,
+}
+
+/// Lists an image folder. Names that are not UTF-8 or hold control characters are refused
+/// (and reported): a row of `export`'s `.ids.txt` must always name its image, and untrusted
+/// names never reach the terminal raw.
+fn listing(dir: &Path) -> Result<Listing> {
     let rd = std::fs::read_dir(dir).map_err(|e| DatasetError::Read(dir.to_owned(), e))?;
-    let mut out: Vec<String> = rd
-        .filter_map(std::result::Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok().map(|n| (e, n)))
-        .filter(|(_, n)| is_image_name(n))
-        .filter(|(e, _)| std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()))
-        .map(|(_, n)| n)
-        .collect();
-    out.sort();
-    Ok(out)
+    let mut names = Vec::new();
+    let mut refused = Vec::new();
+    for e in rd.filter_map(std::result::Result::ok) {
+        let os = e.file_name();
+        let looks_like_image = Path::new(&os)
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| IMAGE_EXTS.contains(&x.to_ascii_lowercase().as_str()));
+        if !looks_like_image || !std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        match os.into_string() {
+            Ok(n) if n.chars().any(char::is_control) => {
+                refused.push((format!("{n:?}"), "contains control characters"));
+            }
+            Ok(n) => names.push(n),
+            Err(os) => refused.push((format!("{:?}", os.to_string_lossy()), "is not UTF-8")),
+        }
+    }
+    names.sort();
+    refused.sort();
+    Ok(Listing { names, refused })
 }
 
 /// What `path` is, in words, when it is there but not an image file.

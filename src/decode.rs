@@ -178,10 +178,12 @@ fn is_truncation(e: &zune_jpeg::errors::DecodeErrors) -> bool {
 }
 
 /// A JPEG whose header claims more rows than its data holds decodes without error, the
-/// missing rows repeating the last block's colour. Two signs, either enough:
+/// missing rows filled with flat colours that have nothing to do with the photo. Two signs,
+/// either enough:
 /// - too few bytes: every 8×8 luma block takes at least 2 bits of entropy-coded data;
-/// - a flat band: the bottom quarter or more of the rows identical, one colour that is
-///   neither black nor white (a real photo's flat border is).
+/// - a fill: the bottom quarter of the rows or more is flat (one colour per row, but for
+///   stray blocks), and its colours appear nowhere in the row just above it. A flat area of
+///   a real picture (a studio backdrop, a plain background) continues a colour that is there.
 fn missing_rows(bytes: &[u8], img: &RgbImage) -> Option<String> {
     let (w, h) = img.dimensions();
     let blocks = u64::from(w.div_ceil(8)) * u64::from(h.div_ceil(8));
@@ -191,19 +193,20 @@ fn missing_rows(bytes: &[u8], img: &RgbImage) -> Option<String> {
             bytes.len()
         ));
     }
-    let raw = img.as_raw();
     let row = (w * 3) as usize;
-    let last = &raw[raw.len() - row..];
-    let first_px = &last[..3];
-    if first_px == [0, 0, 0] || first_px == [255, 255, 255] {
+    let flat = |r: &[u8]| r.chunks(3).zip(r.chunks(3).skip(1)).filter(|(a, b)| a != b).count() <= 2;
+    let rows: Vec<&[u8]> = img.as_raw().chunks(row).collect();
+    let quarter = &rows[rows.len() - rows.len() / 4..];
+    if quarter.len() < 16 || quarter.iter().filter(|r| flat(r)).count() * 10 < quarter.len() * 9 {
         return None;
     }
-    if !last.chunks(3).all(|p| p == first_px) {
-        return None;
-    }
-    let flat = raw.chunks(row).rev().take_while(|r| r == &last).count() as u32;
-    (flat >= 16 && flat * 4 >= h)
-        .then(|| format!("its data ends near row {} of the {h} its header declares", h - flat))
+    // Where the flat part starts: the first of 16 flat rows in a row.
+    let start =
+        (0..rows.len().saturating_sub(16)).find(|&i| rows[i..i + 16].iter().all(|r| flat(r)))?;
+    let above = rows[start.checked_sub(1)?];
+    let continues =
+        rows[start..].iter().filter(|r| flat(r)).all(|r| above.chunks(3).any(|p| p == &r[..3]));
+    (!continues).then(|| format!("its data ends near row {start} of the {h} its header declares"))
 }
 
 fn decode_other(
@@ -284,6 +287,24 @@ mod tests {
         assert!(matches!(err, ImageError::Truncated(_)), "{err}");
         let ok = decode(cut, &DecodeOptions { accept_truncated: true, ..o }).unwrap();
         assert!(ok.truncated && ok.image.dimensions() == (96, 64));
+    }
+
+    #[test]
+    fn a_plain_background_is_not_mistaken_for_missing_data() {
+        // A red square on grey: the bottom half is flat, and grey is in the rows above it.
+        let img = RgbImage::from_fn(96, 96, |x, y| {
+            if (20..40).contains(&x) && (10..40).contains(&y) {
+                image::Rgb([200, 30, 30])
+            } else {
+                image::Rgb([128, 128, 128])
+            }
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+        let png = image::load_from_memory(&out).unwrap().to_rgb8();
+        let mut jpg = Vec::new();
+        png.write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg).unwrap();
+        assert!(decode(&jpg, &DecodeOptions::default()).is_ok());
     }
 
     #[test]

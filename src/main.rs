@@ -105,9 +105,10 @@ fn run() -> anyhow::Result<ExitCode> {
     };
     match command {
         cli::Command::Browse(a) => tui::browse(&cfg, &a),
-        cli::Command::Bench(cli::BenchCmd::Tui { data, presses }) => {
-            tui::bench::run(&cfg, &data, presses)
-        }
+        cli::Command::Bench(cli::BenchArgs {
+            what: cli::BenchCmd::Tui { data, presses },
+            json,
+        }) => tui::bench::run(&cfg, &data, presses, json),
         other => engine::dispatch(&cfg, other),
     }
 }

@@ -39,6 +39,9 @@ pub struct DatasetInfo {
     pub skipped: Vec<Skipped>,
     pub issues: usize,
     pub fingerprint: String,
+    /// Truncated images embedded anyway this run (`--accept-truncated`).
+    #[serde(default)]
+    pub truncated_accepted: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -122,6 +125,40 @@ pub fn ci_cell(mean: f64, ci: [f64; 2]) -> String {
     format!("{mean:.3} [{},{}]", short(ci[0]), short(ci[1]))
 }
 
+/// Why `baseline` cannot be compared with a run on `fingerprint` with these settings (a
+/// check against another dataset, relevance method, threshold or k would pass or fail for
+/// reasons that are not regressions), or None when it can.
+pub fn incomparable(
+    baseline: &EvalReport,
+    fingerprint: &str,
+    images: usize,
+    method: &str,
+    threshold: f32,
+    ks: &[usize],
+) -> Option<String> {
+    if baseline.models.is_empty() {
+        return Some("the baseline holds no models, so every check would pass".into());
+    }
+    let b = &baseline.dataset;
+    if b.fingerprint != fingerprint {
+        return Some(format!(
+            "it was made on another selection of images ({} images, fingerprint {}; now {images} images, fingerprint {fingerprint})",
+            b.images, b.fingerprint
+        ));
+    }
+    let r = &baseline.relevance;
+    if r.method != method || (r.threshold - threshold).abs() > f32::EPSILON {
+        return Some(format!(
+            "it used relevance {} τ={} (now {method} τ={threshold})",
+            r.method, r.threshold
+        ));
+    }
+    if baseline.k != ks {
+        return Some(format!("it used --k {:?} (now {ks:?})", baseline.k));
+    }
+    None
+}
+
 /// Every (model, metric) of `baseline` whose mean in `current` dropped by more than `tol`,
 /// and every baseline model missing from `current`.
 pub fn regressions(current: &EvalReport, baseline: &EvalReport, tol: f64) -> Vec<String> {
@@ -168,6 +205,7 @@ pub(crate) mod tests {
                 skipped: vec![],
                 issues: 0,
                 fingerprint: "f".into(),
+                truncated_accepted: 0,
             },
             relevance: RelevanceInfo {
                 method: "tfidf".into(),

@@ -37,6 +37,8 @@ pub const SEED: u64 = 42;
 pub const MAX_SELECTIONS: usize = 4;
 /// How long a writer waits for another process's write lock before saying so.
 const LOCK_NOTICE_AFTER: Duration = Duration::from_secs(2);
+/// How many times a writer has said it waits (for tests and the curious).
+static LOCK_NOTICES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Why the store could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -331,6 +333,7 @@ impl Store {
             if let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                 waiting.recv_timeout(LOCK_NOTICE_AFTER)
             {
+                LOCK_NOTICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 crate::say!(
                     "waiting for another embtui process to finish writing to the store {}",
                     path.display()

@@ -76,6 +76,97 @@ pub fn fit(s: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// A table for the terminal: columns that do not fit are dropped, least important first, and
+/// the one flexible column (free text) is cut with `…` before that; no row ever wraps.
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    right: Vec<bool>,
+    /// Per column: 0 is never dropped; larger numbers go first.
+    drop_order: Vec<u8>,
+    flexible: Option<usize>,
+}
+
+impl Table {
+    /// `columns`: (header, right-aligned, drop order: 0 = keep).
+    pub fn new(columns: &[(&str, bool, u8)]) -> Self {
+        Self {
+            headers: columns.iter().map(|c| c.0.to_owned()).collect(),
+            rows: Vec::new(),
+            right: columns.iter().map(|c| c.1).collect(),
+            drop_order: columns.iter().map(|c| c.2).collect(),
+            flexible: None,
+        }
+    }
+
+    /// Marks column `i` as the one that is cut first (free text such as a caption).
+    pub fn flexible(mut self, i: usize) -> Self {
+        self.flexible = Some(i);
+        self
+    }
+
+    /// Adds a row; cells are sanitised (they may hold captions and file names).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells.into_iter().map(|c| sanitize(&c)).collect());
+    }
+
+    /// The table in at most `width` columns.
+    pub fn render(&self, width: usize) -> String {
+        let n = self.headers.len();
+        let mut keep: Vec<bool> = vec![true; n];
+        let natural: Vec<usize> = (0..n)
+            .map(|i| {
+                let cells = self.rows.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count()));
+                cells.chain([self.headers[i].chars().count()]).max().unwrap_or(0)
+            })
+            .collect();
+        let mut widths = natural.clone();
+        let total = |w: &[usize], k: &[bool]| {
+            let shown: Vec<usize> = (0..n).filter(|&i| k[i]).map(|i| w[i]).collect();
+            shown.iter().sum::<usize>() + 2 * shown.len().saturating_sub(1)
+        };
+        loop {
+            let over = total(&widths, &keep).saturating_sub(width);
+            if over == 0 {
+                break;
+            }
+            if let Some(f) = self.flexible.filter(|&f| keep[f] && widths[f] > 12) {
+                widths[f] = widths[f].saturating_sub(over).max(12);
+                continue;
+            }
+            let drop = (0..n)
+                .filter(|&i| keep[i] && self.drop_order[i] > 0)
+                .max_by_key(|&i| (self.drop_order[i], i));
+            match drop {
+                Some(i) => keep[i] = false,
+                None => break,
+            }
+        }
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = (0..n)
+                .filter(|&i| keep[i])
+                .map(|i| {
+                    let c = fit(cells.get(i).map_or("", String::as_str), widths[i]);
+                    let pad = widths[i].saturating_sub(c.chars().count());
+                    if self.right[i] {
+                        format!("{}{c}", " ".repeat(pad))
+                    } else {
+                        format!("{c}{}", " ".repeat(pad))
+                    }
+                })
+                .collect();
+            fit(parts.join("  ").trim_end(), width)
+        };
+        let mut out = line(&self.headers);
+        out.push('\n');
+        for r in &self.rows {
+            out.push_str(&line(r));
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// Names short enough for `max` columns, the same everywhere and still unique: a name that
 /// does not fit is shortened to its most telling unique part (`efficientnet-lite0` → `lite0`,
 /// `dinov2-s14-imgfocus` → `dinov2`), else cut with `…`.
@@ -120,6 +211,27 @@ pub fn short_names(names: &[String], max: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_cut_free_text_then_drop_columns_and_never_wrap() {
+        let mut t =
+            Table::new(&[("model", false, 0), ("dim", true, 2), ("caption", false, 0)]).flexible(2);
+        t.row(vec![
+            "lite0".into(),
+            "1280".into(),
+            "A dog runs through the deep snow of a field".into(),
+        ]);
+        let wide = t.render(80);
+        assert!(
+            wide.contains("lite0  1280  A dog runs through the deep snow of a field"),
+            "{wide}"
+        );
+        let narrow = t.render(30);
+        assert!(narrow.lines().all(|l| l.chars().count() <= 30), "{narrow}");
+        assert!(narrow.contains("1280") && narrow.contains('…'), "caption cut first: {narrow}");
+        let tiny = t.render(20);
+        assert!(tiny.lines().all(|l| l.chars().count() <= 20) && !tiny.contains("1280"), "{tiny}");
+    }
 
     #[test]
     fn model_names_shorten_to_their_unique_part() {

@@ -11,15 +11,15 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::embed::{self, Job};
-use crate::cli::{BenchCmd, DatasetArgs};
+use crate::cli::{BenchArgs, BenchCmd, DatasetArgs};
 use crate::config::Config;
 use crate::rng::SplitMix64;
 use crate::store::{IndexMeta, Store, DEFAULT_N_TREES, SEED};
 
-/// Runs one `embtui bench` measurement and prints its JSON object.
-pub fn run(cfg: &Config, b: BenchCmd) -> anyhow::Result<ExitCode> {
+/// Runs one `embtui bench` measurement and prints it (one JSON object with `--json`).
+pub fn run(cfg: &Config, a: BenchArgs) -> anyhow::Result<ExitCode> {
     let tmp = std::env::temp_dir();
-    let line = match b {
+    let line = match a.what {
         BenchCmd::Embed { data, model, batch } => {
             serde_json::to_string(&embed(cfg, &data, &model.name, batch.size)?)?
         }
@@ -48,8 +48,21 @@ pub fn run(cfg: &Config, b: BenchCmd) -> anyhow::Result<ExitCode> {
         }
         BenchCmd::Tui { .. } => unreachable!("main dispatches `bench tui` to the TUI"),
     };
-    writeln!(std::io::stdout(), "{line}")?;
+    print(&line, a.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a measurement: the JSON object with `--json`, else one `key: value` line per
+/// figure (nested objects indented).
+pub fn print(json_line: &str, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{json_line}")?;
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_str(json_line)?;
+    walk(&mut out, &v, 0)?;
+    Ok(())
 }
 
 /// `bench embed`: images/s of each stage.
@@ -135,6 +148,40 @@ pub fn embed(
         decode_only_images_per_s_per_core: decode_only,
         pipeline: stats,
     })
+}
+
+/// Writes a JSON value as indented `key: value` lines.
+fn walk(out: &mut impl Write, v: &serde_json::Value, indent: usize) -> std::io::Result<()> {
+    let pad = " ".repeat(indent);
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                        writeln!(out, "{pad}{k}:")?;
+                        walk(out, x, indent + 2)?;
+                    }
+                    serde_json::Value::Number(n) => match n.as_f64() {
+                        Some(f) if n.is_f64() => writeln!(out, "{pad}{k}: {f:.3}")?,
+                        _ => writeln!(out, "{pad}{k}: {n}")?,
+                    },
+                    other => writeln!(
+                        out,
+                        "{pad}{k}: {}",
+                        other.as_str().map_or(other.to_string(), str::to_owned)
+                    )?,
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                writeln!(out, "{pad}[{i}]")?;
+                walk(out, x, indent + 2)?;
+            }
+        }
+        other => writeln!(out, "{pad}{other}")?,
+    }
+    Ok(())
 }
 
 /// Unit vectors drawn from a fixed-seed Gaussian (Box–Muller on SplitMix64).

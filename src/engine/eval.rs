@@ -91,6 +91,19 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         check_writable(p)?;
     }
     let ds = cfg.dataset(&a.data)?;
+    if let (Some(b), Some(path)) = (&baseline, &a.check) {
+        let why = report::incomparable(
+            b,
+            &ds.fingerprint(),
+            ds.samples.len(),
+            &opts.method.to_string(),
+            opts.threshold,
+            &opts.ks,
+        );
+        if let Some(why) = why {
+            bail!("cannot check against {}: {why}; make a baseline with the same settings (`embtui eval … --json --out BASELINE`)", path.display());
+        }
+    }
     if !ds.has_captions() {
         bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
     }
@@ -130,7 +143,7 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Fails now (not after the embedding) when `--out` cannot be written.
-fn check_writable(p: &Path) -> anyhow::Result<()> {
+pub fn check_writable(p: &Path) -> anyhow::Result<()> {
     let existed = p.exists();
     std::fs::OpenOptions::new()
         .append(true)
@@ -565,5 +578,6 @@ fn dataset_info(ds: &Dataset, indexed: &[Indexed], queries: usize, truth: &Truth
         skipped,
         issues: ds.issues.len(),
         fingerprint: ds.fingerprint(),
+        truncated_accepted: indexed.iter().map(|x| x.truncated).max().unwrap_or(0),
     }
 }

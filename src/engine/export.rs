@@ -13,7 +13,9 @@ use crate::{say, warn};
 
 /// `embtui export`.
 pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
+    super::eval::check_writable(&a.out)?;
     let ds = cfg.dataset(&a.data)?;
+    super::index::report_issues(&ds);
     let mut emb = super::open_model(cfg, &a.model.name, false)?;
     if a.logits && emb.entry.logits.is_none() {
         bail!(

@@ -63,6 +63,8 @@ pub struct Indexed {
     pub device: Option<String>,
     /// The runs that computed this model file's vectors, as the store records them.
     pub provenance: Option<Provenance>,
+    /// Truncated images embedded anyway in this run (`--accept-truncated`).
+    pub truncated: usize,
 }
 
 impl Indexed {
@@ -128,7 +130,7 @@ pub fn index_model(
         .filter(|&i| wanted[i].is_some() && vectors[i].is_none())
         .map(|i| Job { key: i, path: ds.samples[i].path.clone() })
         .collect();
-    let mut run = Run { embedded: 0, seconds: 0.0, device: None };
+    let mut run = Run { embedded: 0, truncated: 0, seconds: 0.0, device: None };
     if !jobs.is_empty() {
         let r = IndexRun { cfg, store, ds, entry, sha: &sha, batch, on_progress };
         run = r.embed_missing(&jobs, &wanted, &mut vectors, &mut skipped)?;
@@ -150,12 +152,14 @@ pub fn index_model(
         embed_seconds: run.seconds,
         device: run.device,
         provenance,
+        truncated: run.truncated,
     })
 }
 
 /// What one embedding run did.
 struct Run {
     embedded: usize,
+    truncated: usize,
     seconds: f64,
     device: Option<String>,
 }
@@ -188,7 +192,7 @@ impl IndexRun<'_> {
         let device = emb.device.to_string();
         let progress = Progress::new(&entry.name, jobs.len(), self.on_progress.is_none());
         let t0 = Instant::now();
-        let (mut embedded, mut failed) = (0usize, 0usize);
+        let (mut embedded, mut failed, mut truncated) = (0usize, 0usize, 0usize);
         let (decoders, _) = embed::plan(emb.device, self.cfg.threads);
         let opts = self.cfg.decode;
         embed::run(&mut emb, jobs, self.batch, &opts, decoders, |outcomes| {
@@ -197,6 +201,7 @@ impl IndexRun<'_> {
                 match (r, content[key]) {
                     (Ok(e), Some(h)) => {
                         if e.truncated {
+                            truncated += 1;
                             warn!(
                                 "{}: truncated, embedded anyway (--accept-truncated)",
                                 self.ds.samples[key].name
@@ -234,7 +239,7 @@ impl IndexRun<'_> {
                 jobs.len()
             );
         }
-        Ok(Run { embedded, seconds, device: Some(device) })
+        Ok(Run { embedded, truncated, seconds, device: Some(device) })
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::RelevanceArgs;
 use crate::dataset::{Dataset, Issue};
 use crate::relevance::{terms, Method, Relevance};
-use crate::text::sanitize;
+use crate::text::{fit, sanitize, terminal_width, Table};
 
 /// One subject's within-group and unrelated mean relevance.
 #[derive(Debug, Serialize)]
@@ -124,6 +124,43 @@ fn terms_line(t: &[(String, f32)]) -> String {
     t.iter().map(|(w, x)| format!("{} {x:.2}", sanitize(w))).collect::<Vec<_>>().join(", ")
 }
 
+/// A pair's explanation as text.
+fn print_pair(out: &mut impl Write, r: &PairReport) -> std::io::Result<()> {
+    let width = terminal_width();
+    writeln!(out, "{}", fit(&format!("{} vs {}", sanitize(&r.a), sanitize(&r.b)), width))?;
+    for e in &r.methods {
+        let shared = if e.shared.is_empty() { "none".into() } else { terms_line(&e.shared) };
+        writeln!(
+            out,
+            "{}",
+            fit(&format!("{:<8} rel {:.3}  shared words: {shared}", e.method, e.rel), width)
+        )?;
+    }
+    let first = &r.methods[0];
+    writeln!(
+        out,
+        "{}",
+        fit(
+            &format!("heaviest words of A ({}): {}", first.method, terms_line(&first.a_terms)),
+            width
+        )
+    )?;
+    writeln!(
+        out,
+        "{}",
+        fit(
+            &format!("heaviest words of B ({}): {}", first.method, terms_line(&first.b_terms)),
+            width
+        )
+    )?;
+    writeln!(
+        out,
+        "{}",
+        fit("(words are matched after stemming: \"dogs\" and \"dog\" count as one)", width)
+    )?;
+    Ok(())
+}
+
 /// `embtui relevance`: a pair explained, or same-subject vs unrelated pairs per method.
 pub fn relevance(ds: &Dataset, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
     if !ds.has_captions() {
@@ -143,14 +180,7 @@ pub fn relevance(ds: &Dataset, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
             return Ok(ExitCode::SUCCESS);
         }
-        writeln!(out, "{} vs {}", sanitize(&r.a), sanitize(&r.b))?;
-        for e in &r.methods {
-            writeln!(out, "{:<8} rel {:.3}  shared: {}", e.method, e.rel, terms_line(&e.shared))?;
-        }
-        let first = &r.methods[0];
-        writeln!(out, "heaviest words ({}), A: {}", first.method, terms_line(&first.a_terms))?;
-        writeln!(out, "heaviest words ({}), B: {}", first.method, terms_line(&first.b_terms))?;
-        writeln!(out, "(words are matched after stemming: \"dogs\" and \"dog\" are one term)")?;
+        print_pair(&mut out, &r)?;
         return Ok(ExitCode::SUCCESS);
     }
     let reports: Vec<SubjectReport> =
@@ -159,28 +189,31 @@ pub fn relevance(ds: &Dataset, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let width = terminal_width();
     for v in &reports {
-        writeln!(
-            out,
-            "relevance {} on {} images: mean rel of same-subject pairs vs unrelated pairs",
+        let head = format!(
+            "relevance {} on {} images: same-subject pairs vs unrelated pairs",
             v.method, v.images
-        )?;
-        writeln!(
-            out,
-            "{:<12}{:>8}{:>10}{:>11}{:>8}",
-            "subject", "images", "within", "unrelated", "ratio"
-        )?;
+        );
+        writeln!(out, "{}", fit(&head, width))?;
+        let mut t = Table::new(&[
+            ("subject", false, 0),
+            ("images", true, 2),
+            ("within", true, 0),
+            ("unrelated", true, 0),
+            ("ratio", true, 1),
+        ]);
         for r in &v.subjects {
             let ratio = r.ratio.map_or("-".into(), |x| format!("{x:.1}"));
-            writeln!(
-                out,
-                "{:<12}{:>8}{:>10.3}{:>11.3}{ratio:>8}",
-                sanitize(&r.subject),
-                r.images,
-                r.within,
-                r.unrelated
-            )?;
+            t.row(vec![
+                r.subject.clone(),
+                r.images.to_string(),
+                format!("{:.3}", r.within),
+                format!("{:.3}", r.unrelated),
+                ratio,
+            ]);
         }
+        write!(out, "{}", t.render(width))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -217,23 +250,22 @@ pub fn dataset_summary(ds: &Dataset, json: bool) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let root = sanitize(&s.root);
-    let dir = sanitize(&s.images_dir);
-    writeln!(
-        out,
-        "{root} ({}): {} images with {} captions in {dir}",
-        s.format, s.images, s.captions
-    )?;
-    writeln!(
-        out,
+    let width = terminal_width();
+    let (root, dir) = (sanitize(&s.root), sanitize(&s.images_dir));
+    let head =
+        format!("{root} ({}): {} images with {} captions in {dir}", s.format, s.images, s.captions);
+    writeln!(out, "{}", fit(&head, width))?;
+    let counts = format!(
         "{} images without captions, {} captioned images missing, {} issues",
         s.uncaptioned_images,
         s.captions_of_missing_images,
         s.issues.len()
-    )?;
+    );
+    writeln!(out, "{}", fit(&counts, width))?;
     for i in s.issues {
         let line = i.line.map_or(String::new(), |l| format!(":{l}"));
-        writeln!(out, "  {}{line}: {}", sanitize(&i.file), sanitize(&i.message))?;
+        let text = format!("  {}{line}: {}", sanitize(&i.file), sanitize(&i.message));
+        writeln!(out, "{}", fit(&text, width))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -128,27 +128,43 @@ pub fn run(cfg: &Config, a: &SearchArgs) -> anyhow::Result<ExitCode> {
             })
             .collect(),
     };
+    let show = a.show && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if a.show && !show {
+        warn!("--show needs a terminal on stdout; printing the hits without thumbnails");
+    }
     let mut stdout = std::io::stdout().lock();
     if a.json {
         writeln!(stdout, "{}", serde_json::to_string_pretty(&result)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let (true, Query::Image(image)) = (a.show, &query) {
+    if let (true, Query::Image(image)) = (show, &query) {
         show_thumb(image, "query");
     }
+    let width = crate::text::terminal_width();
+    let mut table = crate::text::Table::new(&[
+        ("#", true, 0),
+        ("cosine", true, 0),
+        ("image", false, 0),
+        ("first caption", false, 0),
+    ])
+    .flexible(3);
     for (rank, (h, &(id, _))) in result.hits.iter().zip(&hits).enumerate() {
-        if a.show {
+        let cap = h.caption.clone().unwrap_or_default();
+        if show {
             show_thumb(&ds.samples[id as usize].path, &h.image);
+            let line = format!(
+                "{:>2}. {:.3}  {}  {}",
+                rank + 1,
+                h.score,
+                sanitize(&h.image),
+                sanitize(&cap)
+            );
+            writeln!(stdout, "{}", crate::text::fit(&line, width))?;
         }
-        let cap = h.caption.as_deref().unwrap_or("");
-        writeln!(
-            stdout,
-            "{:>2}. {:.3}  {}  {}",
-            rank + 1,
-            h.score,
-            sanitize(&h.image),
-            sanitize(cap)
-        )?;
+        table.row(vec![(rank + 1).to_string(), format!("{:.3}", h.score), h.image.clone(), cap]);
+    }
+    if !show {
+        write!(stdout, "{}", table.render(width))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -178,15 +194,36 @@ struct TextEmbedding<'a> {
 pub fn text_embed(cfg: &Config, a: &TextEmbedArgs) -> anyhow::Result<ExitCode> {
     let entry = cfg.model(&a.model.name)?;
     let mut t = TextEmbedder::open(&entry, &cfg.models_dir)?;
-    let mut out = std::io::stdout().lock();
+    let mut rows = Vec::new();
     for line in &a.text {
-        let row = TextEmbedding {
+        rows.push(TextEmbedding {
             model: &entry.name,
             text: line,
             ids: t.token_ids(line)?,
             embedding: t.embed(line)?,
-        };
-        writeln!(out, "{}", serde_json::to_string(&row)?)?;
+        });
     }
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = crate::text::Table::new(&[
+        ("text", false, 0),
+        ("tokens", true, 1),
+        ("dim", true, 2),
+        ("first values", false, 3),
+    ])
+    .flexible(0);
+    for r in &rows {
+        let head: Vec<String> = r.embedding.iter().take(4).map(|x| format!("{x:+.3}")).collect();
+        table.row(vec![
+            r.text.to_owned(),
+            r.ids.len().to_string(),
+            r.embedding.len().to_string(),
+            head.join(" "),
+        ]);
+    }
+    write!(out, "{}", table.render(crate::text::terminal_width()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,7 @@ pub fn run(cfg: &Config, a: &StoreArgs) -> anyhow::Result<ExitCode> {
             if a.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
             } else {
-                write!(out, "{}", summary_text(&s))?;
+                write!(out, "{}", fit_lines(&summary_text(&s)))?;
             }
         }
         Some(StoreAction::Gc { dry_run, compact }) => {
@@ -30,7 +30,7 @@ pub fn run(cfg: &Config, a: &StoreArgs) -> anyhow::Result<ExitCode> {
             if a.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
             } else {
-                write!(out, "{}", gc_text(&r, *dry_run))?;
+                write!(out, "{}", fit_lines(&gc_text(&r, *dry_run)))?;
             }
         }
         Some(StoreAction::Merge { sources }) => {
@@ -64,6 +64,12 @@ fn current_models(cfg: &Config) -> Current {
             (m.name.clone(), path.is_file().then(|| crate::hash::file_sha256(&path).ok()).flatten())
         })
         .collect::<BTreeMap<_, _>>()
+}
+
+/// Every line cut to the terminal's width.
+fn fit_lines(text: &str) -> String {
+    let w = crate::text::terminal_width();
+    text.lines().map(|l| crate::text::fit(l, w) + "\n").collect()
 }
 
 fn mb(bytes: u64) -> String {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::model::{Device, ModelEntry};
 use crate::store::Store;
+use crate::text::{fit, terminal_width, Table};
 
 /// One model of the zoo as `models` shows it (table and `--json` alike).
 #[derive(Debug, Serialize)]
@@ -77,31 +78,35 @@ pub fn models(cfg: &Config, json: bool) -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "{:<22}{:>6}{:>6}  {:<14}{:<11}verified",
-        "model", "dim", "px", "licence", "installed"
-    )?;
+    let mut t = Table::new(&[
+        ("model", false, 0),
+        ("dim", true, 0),
+        ("px", true, 3),
+        ("licence", false, 4),
+        ("installed", false, 2),
+        ("verified", false, 1),
+    ]);
     for r in &rows {
-        writeln!(
-            out,
-            "{:<22}{:>6}{:>6}  {:<14}{:<11}{}",
-            r.name,
-            r.dim,
-            r.size,
-            r.license,
-            if r.installed { "yes" } else { "no" },
-            r.verified_label()
-        )?;
+        let installed = if r.installed { "yes" } else { "no" };
+        t.row(vec![
+            r.name.clone(),
+            r.dim.to_string(),
+            r.size.to_string(),
+            r.license.clone(),
+            installed.into(),
+            r.verified_label().into(),
+        ]);
     }
-    writeln!(out, "models folder: {}", cfg.models_dir.display())?;
+    let width = terminal_width();
+    write!(out, "{}", t.render(width))?;
+    writeln!(out, "{}", fit(&format!("models folder: {}", cfg.models_dir.display()), width))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `embtui doctor`: exit 1 when something needs fixing.
 pub fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
     let mut problems = 0;
-    let mut out = std::io::stdout().lock();
+    let mut out = FitLines(Vec::new());
     match crate::model::runtime::environment(cfg.device != Device::Cpu) {
         Ok(_) => writeln!(
             out,
@@ -170,5 +175,24 @@ pub fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
             writeln!(out, "FAIL {:#}", anyhow::Error::from(e))?;
         }
     }
+    let width = terminal_width();
+    let text = String::from_utf8_lossy(&out.0).into_owned();
+    let mut stdout = std::io::stdout().lock();
+    for line in text.lines() {
+        writeln!(stdout, "{}", fit(&crate::text::sanitize(line), width))?;
+    }
     Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Collects `doctor`'s lines, which are then cut to the terminal's width.
+struct FitLines(Vec<u8>);
+
+impl Write for FitLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

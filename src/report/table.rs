@@ -152,7 +152,7 @@ pub fn table(r: &EvalReport, width: usize) -> String {
     );
     let root_room = width.saturating_sub(head.chars().count() + 8 + r.dataset.format.len() + 3);
     let line =
-        format!("dataset {} ({}){head}", fit(&r.dataset.root, root_room.max(12)), r.dataset.format);
+        format!("dataset {} ({}){head}", fit(&r.dataset.root, root_room.max(6)), r.dataset.format);
     let _ = writeln!(out, "{}", fit(&line, width));
     for l in metrics_lines(r, width) {
         let _ = writeln!(out, "{l}");

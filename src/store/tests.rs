@@ -267,3 +267,23 @@ fn a_map_grown_by_another_process_is_adopted() {
     assert!(s.env.info().map_size > before, "the larger map was adopted");
     let _ = k;
 }
+
+#[test]
+fn a_writer_waiting_for_the_lock_says_so() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    let before = LOCK_NOTICES.load(Ordering::Relaxed);
+    let held = s.env.write_txn().unwrap();
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || s.put_vectors(&"ab".repeat(32), &[([1; 32], vec![1.0])]))
+    };
+    // Hold the lock until the waiting writer has said so, not for a fixed time.
+    while LOCK_NOTICES.load(Ordering::Relaxed) == before {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(held);
+    writer.join().unwrap().unwrap();
+    assert_eq!(s.n_cached().unwrap(), 1);
+}

@@ -1,7 +1,6 @@
 //! `embtui bench tui`: key press to frame on an in-memory terminal of 200 × 60 with four
 //! model columns, every thumbnail cached at its layout size.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,7 +25,12 @@ struct TuiBench {
 }
 
 /// Times `presses` key presses (update + full render).
-pub fn run(cfg: &Config, data: &DatasetArgs, presses: usize) -> anyhow::Result<ExitCode> {
+pub fn run(
+    cfg: &Config,
+    data: &DatasetArgs,
+    presses: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(data)?;
     let items: Vec<(String, Vec<String>)> =
         ds.samples.iter().map(|s| (s.name.clone(), s.captions.clone())).collect();
@@ -79,6 +83,6 @@ pub fn run(cfg: &Config, data: &DatasetArgs, presses: usize) -> anyhow::Result<E
         p99_ms: crate::engine::bench::percentile(&lat, 0.99),
         max_ms: lat.last().copied().unwrap_or(0.0),
     };
-    writeln!(std::io::stdout(), "{}", serde_json::to_string(&out)?)?;
+    crate::engine::bench::print(&serde_json::to_string(&out)?, json)?;
     Ok(ExitCode::SUCCESS)
 }
