@@ -75,12 +75,19 @@ lint:
 
 # All tests: unit, integration on real models and photos, Python parity.
 test: setup
-    cargo test --release --locked
+    cargo test --release --locked --no-fail-fast
 
 # Benchmarks beside the Python pipeline and faiss (writes .bench/results.json; docs/performance.md).
 bench *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/run.py {{ARGS}}
+
+# Flickr30k at full size: 31,783 generated photos with real captions; parse every format, index,
+# eval with the vectors cached; wall time, peak RSS, disk (docs/performance.md "Full scale").
+# `just bench-scale --fresh` re-embeds from an empty store (1.5 h on 2 cores); --n 5000 for a smaller run.
+bench-scale *ARGS: setup build
+    {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+    {{py}} bench/scale.py {{ARGS}}
 
 # Python with torch + transformers for the Hugging Face exporter (.venv-export, on Debian's torch).
 venv-export:

@@ -90,15 +90,16 @@ pub fn random_map_at_r(r: usize, m: usize) -> Option<f64> {
     (r > 0 && m > 0).then(|| r as f64 / m as f64)
 }
 
-/// Expected reciprocal rank of the first of `r` relevant items among `m` shuffled at random.
-pub fn random_mrr(m: usize, r: usize) -> f64 {
+/// Expected reciprocal rank of the first of `r` relevant items among `m` shuffled at random,
+/// counting 0 when it falls past rank `depth` (as the measured MRR does): O(min(m, depth)).
+pub fn random_mrr(m: usize, r: usize, depth: usize) -> f64 {
     if r == 0 || m == 0 {
         return 0.0;
     }
     // P(first relevant at rank i) = P(none in the first i-1) · r / (m - i + 1).
     let mut none_before = 1.0;
     let mut e = 0.0;
-    for i in 1..=(m - r + 1) {
+    for i in 1..=(m - r + 1).min(depth) {
         let p_here = none_before * r as f64 / (m - i + 1) as f64;
         e += p_here / i as f64;
         none_before *= (m - i + 1 - r) as f64 / (m - i + 1) as f64;
@@ -227,9 +228,13 @@ mod tests {
         assert_eq!(reciprocal_rank(&[0.0, 0.0, 0.7], 0.5), 1.0 / 3.0);
         assert_eq!(reciprocal_rank(&[0.0], 0.5), 0.0);
         // One relevant among 2: rank 1 or 2 with equal chance → (1 + 1/2)/2 = 0.75.
-        assert!((random_mrr(2, 1) - 0.75).abs() < 1e-12);
+        assert!((random_mrr(2, 1, 1000) - 0.75).abs() < 1e-12);
+        // Counted only to rank 1: 1/2 · 1.
+        assert!((random_mrr(2, 1, 1) - 0.5).abs() < 1e-12);
         // All relevant → first is always at rank 1.
-        assert!((random_mrr(5, 5) - 1.0).abs() < 1e-12);
+        assert!((random_mrr(5, 5, 1000) - 1.0).abs() < 1e-12);
+        // One relevant among 4 seen to rank 2: (1 + 1/2) / 4.
+        assert!((random_mrr(4, 1, 2) - 0.375).abs() < 1e-12);
     }
 
     #[test]

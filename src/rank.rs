@@ -45,7 +45,9 @@ fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
 }
 
 /// A query's candidate buffer: everything scoring at least `floor`, compacted to the best
-/// `keep` whenever it doubles.
+/// `keep` whenever it fills. Its capacity is fixed at twice `keep` (a compaction every `keep`
+/// insertions at most), so N queries hold at most 2 · N · keep candidates however the scores
+/// fall.
 struct Candidates {
     buf: Vec<(f32, u32)>,
     keep: usize,
@@ -54,25 +56,46 @@ struct Candidates {
 
 impl Candidates {
     fn new(keep: usize) -> Self {
-        Self { buf: Vec::with_capacity(2 * keep.max(1)), keep, floor: f32::NEG_INFINITY }
+        Self { buf: Vec::with_capacity(Self::capacity(keep)), keep, floor: f32::NEG_INFINITY }
     }
 
-    /// Offers `scores[j]` for ids `first + j`, skipping `skip` (the query itself).
+    fn capacity(keep: usize) -> usize {
+        keep + keep.max(16)
+    }
+
+    /// Offers `scores[j]` for ids `first + j`, skipping `skip` (the query itself). Scores are
+    /// screened 16 at a time against the floor (a vectorised count), so the common case of
+    /// a chunk with nothing good enough costs a few instructions.
     fn offer(&mut self, scores: &[f32], first: u32, skip: Option<u32>) {
+        const CHUNK: usize = 16;
         if self.keep == 0 {
             return;
         }
-        for (j, &s) in scores.iter().enumerate() {
-            if s >= self.floor {
-                let id = first + j as u32;
-                if Some(id) != skip {
-                    self.buf.push((s, id));
+        for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+            let floor = self.floor;
+            if chunk.iter().filter(|&&s| s >= floor).count() == 0 {
+                continue;
+            }
+            let base = first + (c * CHUNK) as u32;
+            for (j, &s) in chunk.iter().enumerate() {
+                if s >= self.floor {
+                    self.push(s, base + j as u32, skip);
                 }
             }
         }
-        if self.buf.len() >= 2 * self.keep {
-            self.compact();
+    }
+
+    fn push(&mut self, s: f32, id: u32, skip: Option<u32>) {
+        if Some(id) == skip {
+            return;
         }
+        if self.buf.len() == Self::capacity(self.keep) {
+            self.compact();
+            if s < self.floor {
+                return;
+            }
+        }
+        self.buf.push((s, id));
     }
 
     fn compact(&mut self) {
@@ -86,6 +109,7 @@ impl Candidates {
     fn finish(mut self) -> TopList {
         self.buf.sort_unstable_by(better);
         self.buf.truncate(self.keep);
+        self.buf.shrink_to_fit();
         self.buf
     }
 }
@@ -107,6 +131,7 @@ pub fn top_lists(
     let pairs = blocks.len() * (blocks.len() + 1) / 2;
     let mut done = 0;
     let mut scores = Mat::<f32>::zeros(BLOCK, BLOCK);
+    let mut rows: Vec<f32> = Vec::with_capacity(BLOCK * BLOCK);
     for (bi, &(i0, ni)) in blocks.iter().enumerate() {
         for &(j0, nj) in &blocks[bi..] {
             let mut s = scores.as_mut().submatrix_mut(0, 0, ni, nj);
@@ -127,20 +152,51 @@ pub fn top_lists(
             if !diagonal {
                 // Rows of S_IJ rank block J for the queries of block I: transposed once so
                 // that they too are read contiguously.
-                let t = s.transpose().to_owned();
-                head[i0..i0 + ni].par_iter_mut().enumerate().for_each(|(r, cand)| {
-                    if let Some(row) =
-                        t.col(r).try_as_col_major().map(faer::col::generic::Col::as_slice)
-                    {
+                transpose_into(s, &mut rows);
+                head[i0..i0 + ni].par_iter_mut().zip(rows.par_chunks(nj)).for_each(
+                    |(cand, row)| {
                         cand.offer(row, j0 as u32, None);
-                    }
-                });
+                    },
+                );
             }
             done += 1;
             progress(f64::from(done) / pairs as f64);
         }
     }
     cands.into_par_iter().map(Candidates::finish).collect()
+}
+
+/// Copies column-major `s` (`r × c`) into `out` row-major (`out[i·c + j] = s[i, j]`): bands of
+/// 64 rows in parallel, each moved through 16 × 16 tiles on the stack so that reads and writes
+/// are both contiguous runs.
+fn transpose_into(s: MatRef<'_, f32>, out: &mut Vec<f32>) {
+    const BAND: usize = 64;
+    const T: usize = 16;
+    let (r, c) = (s.nrows(), s.ncols());
+    out.clear();
+    out.resize(r * c, 0.0);
+    let cols: Vec<&[f32]> =
+        (0..c).map(|j| s.col(j).try_as_col_major().map_or(&[][..], |col| col.as_slice())).collect();
+    out.par_chunks_mut(BAND * c).enumerate().for_each(|(b, band)| {
+        let r0 = b * BAND;
+        let rows = band.len() / c;
+        let mut tile = [[0f32; T]; T];
+        for i0 in (0..rows).step_by(T) {
+            let ti = T.min(rows - i0);
+            for j0 in (0..c).step_by(T) {
+                let tj = T.min(c - j0);
+                for (jj, t) in tile.iter_mut().enumerate().take(tj) {
+                    t[..ti].copy_from_slice(&cols[j0 + jj][r0 + i0..r0 + i0 + ti]);
+                }
+                for ii in 0..ti {
+                    let dst = &mut band[(i0 + ii) * c + j0..][..tj];
+                    for (jj, d) in dst.iter_mut().enumerate() {
+                        *d = tile[jj][ii];
+                    }
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]
@@ -176,6 +232,24 @@ mod tests {
         assert_eq!(ids(1), [3]); // cos 1.0 with its twin
         assert_eq!(ids(2), [1, 3]); // 0.8, 0.8 then 0.0
         assert_eq!(ids(3), [1, 2, 0]); // its twin 1.0, then 0.8, then 0.6
+    }
+
+    #[test]
+    fn a_candidate_buffer_never_grows_past_its_capacity() {
+        // Rising scores beat every floor: the worst case for a buffer that only grows.
+        let mut c = Candidates::new(10);
+        let cap = c.buf.capacity();
+        assert_eq!(Candidates::capacity(10), 26); // 10 + max(10, 16)
+        for block in 0..100u32 {
+            let scores: Vec<f32> = (0..100).map(|j| (block * 100 + j) as f32).collect();
+            c.offer(&scores, block * 100, Some(5));
+            assert!(c.buf.len() <= 26, "{} candidates held", c.buf.len());
+        }
+        assert_eq!(c.buf.capacity(), cap, "never reallocated");
+        let top = c.finish();
+        let ids: Vec<u32> = top.iter().map(|t| t.1).collect();
+        assert_eq!(ids, (9990..10_000).rev().collect::<Vec<u32>>());
+        assert_eq!(top.capacity(), 10);
     }
 
     #[test]

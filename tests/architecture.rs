@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["model", "store", "dataset", "decode"],
     &["relevance", "metrics", "rank"],
-    &["text", "warn", "rng", "hash"],
+    &["text", "warn", "rng", "hash", "files"],
 ];
 
 fn layer_of(module: &str) -> usize {

@@ -40,7 +40,7 @@ fn eval_json_reports_metrics_baselines_and_ann_recall_deterministically() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = data.join("flickr8k-1k");
     let a = eval_json(&ds, tmp.path(), &[]);
-    assert_eq!(a["schema"], "embtui.eval/1");
+    assert_eq!(a["schema"], "embtui.eval/2");
     assert_eq!(a["dataset"]["images"], 1000);
     assert_eq!(a["dataset"]["format"], "flickr8k");
     let m = &a["models"][0];
@@ -577,4 +577,52 @@ fn corrupt_store_is_named_with_the_fix() {
         err.contains("not an LMDB store (corrupt?); move it away or pass another --store"),
         "{err}"
     );
+}
+
+/// Two shards embedded into two stores and merged give the store one run would have built:
+/// every vector once, and an evaluation equal to the single-store one in every metric.
+#[test]
+fn shards_merged_evaluate_exactly_like_one_store() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    let [one, s0, s1, merged] = ["one", "s0", "s1", "merged"].map(|n| tmp.path().join(n));
+    let index = |store: &Path, shard: &str| {
+        let out = embtui()
+            .args(["index", "--device", "cpu", "--model", "efficientnet-lite0", "--limit", "120"])
+            .args(["--shard", shard, "--store"])
+            .arg(store)
+            .arg("--dataset")
+            .arg(&ds)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let e0 = index(&s0, "0/2");
+    let e1 = index(&s1, "1/2");
+    let embedded = |text: &str| -> usize {
+        let at = text.find(" embedded").unwrap_or_else(|| panic!("no count in {text}"));
+        text[..at].rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (n0, n1) = (embedded(&e0), embedded(&e1));
+    eprintln!("shard 0 embedded {n0}, shard 1 embedded {n1}");
+    assert_eq!(n0 + n1, 120, "each photo lands in exactly one shard");
+    assert!(n0 > 30 && n1 > 30, "content hashes split 120 photos roughly in half: {n0} + {n1}");
+    let out = embtui()
+        .args(["store", "--store"])
+        .arg(&merged)
+        .arg("merge")
+        .args([&s0, &s1])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = eval_json(&ds, &merged, &["--limit", "120"]);
+    assert_eq!(a["models"][0]["embedded"], 0, "the merged store holds every vector");
+    assert_eq!(a["models"][0]["cached"], 120);
+    let b = eval_json(&ds, &one, &["--limit", "120"]);
+    assert_eq!(b["models"][0]["embedded"], 120);
+    assert_eq!(a["models"][0]["metrics"], b["models"][0]["metrics"]);
+    assert_eq!(a["baselines"], b["baselines"]);
 }

@@ -305,6 +305,7 @@ pub fn score_lists(lists: &[TopList], truth: &Truth, rel: &Relevance, o: &EvalOp
 /// Expected metric values of a uniformly random ranking, averaged over queries.
 pub fn random_baseline(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> {
     let m_count = truth.n - 1;
+    let depths = truth.list_lengths(o);
     let rows = (0..truth.n)
         .map(|q| {
             let (mean, ideal, r) = (truth.mean_rel[q], &truth.ideal[q], truth.r[q]);
@@ -316,7 +317,7 @@ pub fn random_baseline(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> 
             }
             if let Some(ap) = m::random_map_at_r(r, m_count) {
                 vals.insert("map@r".into(), ap);
-                vals.insert("mrr".into(), m::random_mrr(m_count, r));
+                vals.insert("mrr".into(), m::random_mrr(m_count, r, depths[q]));
             }
             vals
         })
@@ -471,6 +472,7 @@ fn score_model(
     drop(flat);
     let per_query = score_lists(&lists, truth, rel, o);
     let (recall, search_k) = ann_recall(store, x, keep, &lists)?;
+    store.release_mapped_pages();
     on_stage(&format!("{} ranked and scored in {:.1} s", x.model, t.elapsed().as_secs_f64()), 1.0);
     let meta = x.index.as_ref();
     let from = x.provenance.as_ref();

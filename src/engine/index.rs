@@ -140,6 +140,8 @@ pub fn index_model(
         Some(_) => None,
         None => Some(ensure_index(store, ds, entry, &sha, &vectors, run.embedded > 0)?),
     };
+    // Every vector of the model has been copied out: its pages need not stay resident.
+    store.release_mapped_pages();
     Ok(Indexed {
         model: entry.name.clone(),
         dim: entry.dim,

@@ -287,3 +287,17 @@ fn a_writer_waiting_for_the_lock_says_so() {
     writer.join().unwrap().unwrap();
     assert_eq!(s.n_cached().unwrap(), 1);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn mapped_ranges_are_read_from_the_kernel_listing() {
+    let maps = "\
+7f0000000000-7f0000400000 r--s 00000000 fd:01 123   /tmp/my store/data.mdb
+7f0000400000-7f0000401000 r--p 00000000 fd:01 124   /tmp/my store/data.mdb.bak
+7f1000000000-7f1000002000 r--s 00000000 fd:01 125   /tmp/other/data.mdb
+";
+    assert_eq!(
+        super::mapped_ranges(maps, "/tmp/my store/data.mdb"),
+        [(0x7f00_0000_0000, 0x7f00_0040_0000)]
+    );
+}
