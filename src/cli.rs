@@ -110,12 +110,14 @@ pub struct MetricArgs {
     /// Cut-offs for the @k metrics, comma-separated, each at least 1.
     #[arg(long, value_delimiter = ',', default_values_t = vec![1, 5, 10], value_parser = parse_k)]
     pub k: Vec<usize>,
-    /// How two images' captions are compared (docs/metrics.md).
-    #[arg(long, value_enum, default_value_t = Method::Tfidf)]
+    /// How two images' captions are compared (docs/metrics.md; hybrid agrees best with
+    /// people: `embtui validate`).
+    #[arg(long, value_enum, default_value_t = Method::Hybrid)]
     pub relevance: Method,
-    /// Relevance threshold τ in [0, 1] for p@k, map@r and mrr.
-    #[arg(long, default_value_t = 0.3, value_parser = parse_unit)]
-    pub threshold: f32,
+    /// Relevance threshold τ in [0, 1] for p@k, map@r and mrr [default: the method's
+    /// calibrated τ: 0.5 for hybrid and semantic, 0.3 for tfidf and jaccard].
+    #[arg(long, value_parser = parse_unit)]
+    pub threshold: Option<f32>,
     /// Bootstrap resamples for the 95% confidence intervals (at least 100).
     #[arg(long, default_value_t = 1000, value_parser = parse_bootstrap)]
     pub bootstrap: usize,
@@ -171,9 +173,15 @@ pub enum Command {
     /// Check what caption relevance means on a dataset: same-subject pairs vs unrelated ones,
     /// or explain one pair.
     #[command(
-        after_help = "Examples:\n  embtui relevance --dataset ~/flickr30k --subjects dog,snow,bicycle\n  embtui relevance --dataset D --pair 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg"
+        after_help = "Examples:\n  embtui relevance --dataset ~/flickr30k --subjects dog,snow,bicycle\n  embtui relevance --dataset D --pair 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg\n  embtui relevance --dataset D --pairs pairs.csv --out scored.csv"
     )]
     Relevance(RelevanceArgs),
+    /// How well caption relevance agrees with people: Spearman and Kendall against human
+    /// similarity ratings of image pairs, per method, with the threshold each level implies.
+    #[command(
+        after_help = "Examples:\n  embtui validate --dataset ../shared/data/human-judgments/cxc-sis-test --human ../shared/data/human-judgments/cxc-sis-test/sis_test.csv\n  embtui validate --dataset ~/coco --human ratings.csv --relevance hybrid --json\n  embtui validate --dataset ../shared/data/captions-only --halves\n\nThe CSV has a header and columns image1,image2,score (CxC's agg_score works); images are\nnamed as in the dataset's caption file and need no pixels."
+    )]
+    Validate(ValidateArgs),
     /// What the vector store holds (datasets, models, selections, sizes); `gc` removes what is
     /// stale, `merge` combines the stores of shards.
     #[command(
@@ -341,10 +349,49 @@ pub struct RelevanceArgs {
     /// Explain the relevance of two images instead: NAME,NAME.
     #[arg(long, value_delimiter = ',', num_args = 1, value_name = "A,B")]
     pub pair: Vec<String>,
+    /// Score many pairs: a CSV with a header and columns image1,image2 (more columns are
+    /// copied through); writes the pairs with one column per method to --out.
+    #[arg(long, value_name = "CSV", requires = "out")]
+    pub pairs: Option<PathBuf>,
+    /// Where --pairs writes its CSV.
+    #[arg(long, value_name = "CSV")]
+    pub out: Option<PathBuf>,
     /// One relevance method; all of them when omitted.
     #[arg(long, value_enum)]
     pub relevance: Option<Method>,
     /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `embtui validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Dataset whose captions describe the rated images (only captions are read).
+    #[arg(long, value_name = "DIR")]
+    pub dataset: PathBuf,
+    /// Force a caption layout instead of detecting it.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Human ratings: CSV with a header and columns image1,image2,score (or agg_score).
+    #[arg(long, value_name = "CSV", required_unless_present = "halves")]
+    pub human: Option<PathBuf>,
+    /// No ratings needed: split each image's captions between two groups of annotators (the
+    /// first 2 and the rest) and ask how often one group's captions find the other's among
+    /// all images (recall@1, recall@10, MRR of the same photo).
+    #[arg(long, conflicts_with = "human")]
+    pub halves: bool,
+    /// One relevance method; all of them when omitted.
+    #[arg(long, value_enum)]
+    pub relevance: Option<Method>,
+    /// Bootstrap resamples (of the first images of the pairs) for the 95% intervals (at
+    /// least 100).
+    #[arg(long, default_value_t = 1000, value_parser = parse_bootstrap)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
 }

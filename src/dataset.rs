@@ -207,16 +207,52 @@ impl Dataset {
             None => locate(root)?,
         };
         let root = root.as_path();
-        let (captions, images_dir) = match format {
-            Format::Flickr30kToken => flickr30k::token(root)?,
-            Format::Flickr30kCsv => flickr30k::kaggle_csv(root)?,
-            Format::Karpathy => flickr30k::karpathy(root)?,
-            Format::Flickr30kHf => flickr30k::hf_csv(root)?,
-            Format::Flickr8k => flickr8k::kaggle(root)?,
-            Format::Coco => coco::captions(root)?,
-            Format::Folder => (Captions::default(), root.to_owned()),
+        let (captions, images_dir) = read_captions(root, format)?;
+        Self::assemble(root, format, captions, images_dir?, sel)
+    }
+
+    /// Opens `root` for its captions alone: every captioned image is a sample, whether or not
+    /// its file exists (`validate` and `relevance --pairs` need no pixels).
+    pub fn open_captions(root: &Path, format: Option<Format>) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(if root.exists() {
+                DatasetError::NotAFolder(root.to_owned())
+            } else {
+                DatasetError::Missing(root.to_owned())
+            });
+        }
+        let (root, format) = match format {
+            Some(f) => (root.to_owned(), f),
+            None => locate(root)?,
         };
-        Self::assemble(root, format, captions, images_dir, sel)
+        let (mut caps, images_dir) = read_captions(&root, format)?;
+        let images_dir = images_dir.unwrap_or_else(|_| root.clone());
+        let mut all: Vec<(String, Vec<String>)> =
+            std::mem::take(&mut caps.by_image).into_iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if all.is_empty() {
+            return Err(DatasetError::Empty { root: root.clone(), hint: " (no captions)".into() });
+        }
+        let samples = all
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, captions))| Sample {
+                id: i as u32,
+                path: images_dir.join(&name),
+                name,
+                captions,
+            })
+            .collect();
+        Ok(Self {
+            root,
+            format,
+            images_dir,
+            samples,
+            issues: caps.issues,
+            uncaptioned: 0,
+            missing_images: 0,
+            selection: "all captioned images".into(),
+        })
     }
 
     fn assemble(
@@ -450,6 +486,19 @@ fn what_is(path: &Path) -> Option<&'static str> {
 }
 
 /// The first existing folder among `candidates` (relative to `root`).
+/// The captions of `root` in `format`, and its image folder (or why none was found).
+fn read_captions(root: &Path, format: Format) -> Result<(Captions, Result<PathBuf>)> {
+    Ok(match format {
+        Format::Flickr30kToken => flickr30k::token(root)?,
+        Format::Flickr30kCsv => flickr30k::kaggle_csv(root)?,
+        Format::Karpathy => flickr30k::karpathy(root)?,
+        Format::Flickr30kHf => flickr30k::hf_csv(root)?,
+        Format::Flickr8k => flickr8k::kaggle(root)?,
+        Format::Coco => coco::captions(root)?,
+        Format::Folder => (Captions::default(), Ok(root.to_owned())),
+    })
+}
+
 pub(crate) fn find_dir(root: &Path, candidates: &[&str]) -> Result<PathBuf> {
     for c in candidates {
         let p = root.join(c);
@@ -476,6 +525,16 @@ pub fn detect(root: &Path) -> Option<Format> {
         if root.join(file).exists() {
             return Some(*fmt);
         }
+    }
+    let coco_at_top = std::fs::read_dir(root).is_ok_and(|rd| {
+        rd.filter_map(Result::ok).any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("captions_") && n.to_ascii_lowercase().ends_with(".json")
+        })
+    });
+    if coco_at_top {
+        return Some(Format::Coco);
     }
     list_images(root).is_ok_and(|v| !v.is_empty()).then_some(Format::Folder)
 }

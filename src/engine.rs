@@ -5,6 +5,7 @@
 //! (`Request` in, `EngineEvent` out), as gitui's asyncgit serves its UI.
 
 pub mod bench;
+pub mod captions;
 pub mod embed;
 pub mod eval;
 pub mod export;
@@ -12,6 +13,7 @@ pub mod index;
 pub mod sanity;
 pub mod search;
 pub mod store_cmd;
+pub mod validate;
 pub mod worker;
 pub mod zoo;
 
@@ -34,7 +36,8 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
         Command::Models(a) => zoo::models(cfg, a.json),
         Command::Doctor => zoo::doctor(cfg),
         Command::Dataset(a) => sanity::dataset_summary(&cfg.dataset(&a.data)?, a.json),
-        Command::Relevance(a) => sanity::relevance(&cfg.dataset(&a.data)?, &a),
+        Command::Relevance(a) => sanity::relevance(cfg, &a),
+        Command::Validate(a) => validate::run(cfg, &a),
         Command::Bench(b) => bench::run(cfg, b),
         Command::Store(a) => store_cmd::run(cfg, &a),
         Command::Completions(a) => {

@@ -193,6 +193,131 @@ pub fn paired_permutation(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> 
     (obs, (extreme + 1) as f64 / (resamples + 1) as f64)
 }
 
+/// Average ranks (1-based) of `x`, ties sharing the mean of their positions.
+pub fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut out = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for &o in &order[i..=j] {
+            out[o] = mean;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Pearson correlation; 0 when either side is constant.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len()) as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+/// Spearman's ρ: the Pearson correlation of average ranks.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// Kendall's τ-b, with ties on either side, in O(n log n) (Knight's algorithm: sort by x then
+/// y, count the swaps a merge sort by y needs).
+pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return 0.0;
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]).then(y[a].total_cmp(&y[b])));
+    let pairs =
+        |counts: &mut dyn Iterator<Item = u64>| counts.map(|t| t * (t - 1) / 2).sum::<u64>();
+    // Runs of equal x, and of equal (x, y), in x-sorted order.
+    let runs = |same: &dyn Fn(usize, usize) -> bool| -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut len = 1u64;
+        for w in idx.windows(2) {
+            if same(w[0], w[1]) {
+                len += 1;
+            } else {
+                out.push(len);
+                len = 1;
+            }
+        }
+        out.push(len);
+        out
+    };
+    let n1 = pairs(&mut runs(&|a, b| x[a] == x[b]).into_iter());
+    let n3 = pairs(&mut runs(&|a, b| x[a] == x[b] && y[a] == y[b]).into_iter());
+    let mut ys: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
+    let swaps = merge_count(&mut ys);
+    let mut sorted = ys.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mut n2 = 0u64;
+    let mut len = 1u64;
+    for w in sorted.windows(2) {
+        if w[0] == w[1] {
+            len += 1;
+        } else {
+            n2 += len * (len - 1) / 2;
+            len = 1;
+        }
+    }
+    n2 += len * (len - 1) / 2;
+    let n0 = (n as u64) * (n as u64 - 1) / 2;
+    // Concordant − discordant = n0 − n1 − n2 + n3 − 2 · swaps.
+    let num = n0 as f64 - n1 as f64 - n2 as f64 + n3 as f64 - 2.0 * swaps as f64;
+    let den = ((n0 - n1) as f64 * (n0 - n2) as f64).sqrt();
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
+    }
+}
+
+/// Sorts `v` ascending and returns how many inversions it held (pairs i < j, v[i] > v[j]).
+fn merge_count(v: &mut [f64]) -> u64 {
+    let n = v.len();
+    if n < 2 {
+        return 0;
+    }
+    let mid = n / 2;
+    let mut swaps = merge_count(&mut v[..mid]) + merge_count(&mut v[mid..]);
+    let mut merged = Vec::with_capacity(n);
+    let (mut i, mut j) = (0, mid);
+    while i < mid && j < n {
+        if v[j] < v[i] {
+            merged.push(v[j]);
+            swaps += (mid - i) as u64;
+            j += 1;
+        } else {
+            merged.push(v[i]);
+            i += 1;
+        }
+    }
+    merged.extend_from_slice(&v[i..mid]);
+    merged.extend_from_slice(&v[j..n]);
+    v.copy_from_slice(&merged);
+    swaps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +429,53 @@ mod tests {
             }
             prop_assert!(reciprocal_rank(&rels, 0.3) <= reciprocal_rank(&ideal, 0.3) + 1e-9);
         }
+    }
+
+    #[test]
+    fn spearman_and_kendall_hand_checked() {
+        // Perfect agreement, perfect reversal.
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert!((spearman(&x, &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
+        assert!((kendall_tau_b(&x, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // One swapped pair of 4: 5 concordant, 1 discordant of 6 → τ = 4/6.
+        let y = [1.0, 3.0, 2.0, 4.0];
+        assert!((kendall_tau_b(&x, &y) - 4.0 / 6.0).abs() < 1e-12);
+        // ρ = 1 − 6·Σd² / (n(n² − 1)) = 1 − 6·2/60 = 0.8.
+        assert!((spearman(&x, &y) - 0.8).abs() < 1e-12);
+        // Ties: x = [1, 1, 2], y = [1, 2, 3]. Pairs: (0,1) tied in x, (0,2) and (1,2)
+        // concordant. τ-b = 2 / √((3 − 1)(3 − 0)) = 2/√6.
+        let t = kendall_tau_b(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0]);
+        assert!((t - 2.0 / 6f64.sqrt()).abs() < 1e-12, "{t}");
+        assert_eq!(ranks(&[5.0, 1.0, 5.0, 3.0]), [3.5, 1.0, 3.5, 2.0]);
+    }
+
+    #[test]
+    fn kendall_matches_the_quadratic_definition_on_random_ties() {
+        let mut rng = crate::rng::SplitMix64(3);
+        let x: Vec<f64> = (0..300).map(|_| (rng.unit() * 6.0).floor()).collect();
+        let y: Vec<f64> = x.iter().map(|v| ((v + rng.unit() * 4.0) * 2.0).floor()).collect();
+        let (mut c, mut d, mut tx, mut ty) = (0f64, 0f64, 0f64, 0f64);
+        for i in 0..x.len() {
+            for j in i + 1..x.len() {
+                // (f64::signum(0.0) is 1.0, so compare instead.)
+                let sign = |d: f64| f64::from(u8::from(d > 0.0)) - f64::from(u8::from(d < 0.0));
+                let (a, b) = (sign(x[i] - x[j]), sign(y[i] - y[j]));
+                if a == 0.0 && b == 0.0 {
+                    continue;
+                }
+                if a == 0.0 {
+                    tx += 1.0;
+                } else if b == 0.0 {
+                    ty += 1.0;
+                } else if a == b {
+                    c += 1.0;
+                } else {
+                    d += 1.0;
+                }
+            }
+        }
+        let want = (c - d) / ((c + d + tx) * (c + d + ty)).sqrt();
+        let got = kendall_tau_b(&x, &y);
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     }
 }

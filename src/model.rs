@@ -5,6 +5,7 @@ pub mod manifest;
 pub mod preprocess;
 pub mod resample;
 pub mod runtime;
+pub mod sentence;
 pub mod text;
 
 use std::fmt;

@@ -5,6 +5,10 @@
 //! stemmed (Porter2). An image's weight for a term is the share of its annotators who used it
 //! times the term's IDF over the dataset, `ln(N / df)`; rel(q, d) is the cosine of the two
 //! weight vectors, in [0, 1]. `jaccard`: |A ∩ B| / |A ∪ B| of the stemmed term sets.
+//! `semantic`: each caption embedded by a sentence encoder (all-MiniLM-L6-v2), an image's vector
+//! the unit mean of its captions' vectors, rel(q, d) their cosine clamped to [0, 1]. `hybrid`:
+//! the even mix ½ tf-idf + ½ semantic. The caption vectors come from the engine
+//! ([`Semantic`]); this module only combines them.
 
 use std::collections::HashMap;
 
@@ -19,6 +23,54 @@ pub enum Method {
     Tfidf,
     /// Shared stemmed caption terms over all terms of the two images.
     Jaccard,
+    /// Cosine of the images' mean caption embeddings (all-MiniLM-L6-v2).
+    Semantic,
+    /// ½ tf-idf + ½ semantic.
+    Hybrid,
+}
+
+impl Method {
+    /// True when the method needs caption embeddings.
+    pub fn needs_semantic(self) -> bool {
+        matches!(self, Self::Semantic | Self::Hybrid)
+    }
+
+    /// The threshold τ `eval` uses with this method unless told otherwise (docs/metrics.md:
+    /// calibrated on CxC's human ratings with `embtui validate`).
+    pub fn default_threshold(self) -> f32 {
+        match self {
+            Self::Tfidf | Self::Jaccard => 0.3,
+            Self::Semantic | Self::Hybrid => 0.5,
+        }
+    }
+
+    /// Every method, in the order reports list them.
+    pub const ALL: [Method; 4] = [Self::Tfidf, Self::Jaccard, Self::Semantic, Self::Hybrid];
+}
+
+/// Per image, the unit mean of its captions' sentence embeddings: `n × dim`, row-major.
+#[derive(Debug, Clone)]
+pub struct Semantic {
+    pub dim: usize,
+    pub vectors: Vec<f32>,
+}
+
+impl Semantic {
+    fn row(&self, i: usize) -> &[f32] {
+        &self.vectors[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Cosine of images a and b (their rows are unit vectors), summed in 8 lanes.
+    fn cos(&self, a: usize, b: usize) -> f32 {
+        let (x, y) = (self.row(a), self.row(b));
+        let mut lanes = [0f32; 8];
+        for (cx, cy) in x.chunks(8).zip(y.chunks(8)) {
+            for ((l, a), b) in lanes.iter_mut().zip(cx).zip(cy) {
+                *l += a * b;
+            }
+        }
+        lanes.iter().sum()
+    }
 }
 
 impl std::fmt::Display for Method {
@@ -26,6 +78,8 @@ impl std::fmt::Display for Method {
         f.write_str(match self {
             Self::Tfidf => "tfidf",
             Self::Jaccard => "jaccard",
+            Self::Semantic => "semantic",
+            Self::Hybrid => "hybrid",
         })
     }
 }
@@ -150,11 +204,37 @@ pub struct Relevance {
     postings: Vec<Vec<(u32, f32)>>,
     /// Per term id: the first word seen that stems to it (shown instead of the stem).
     surface: Vec<String>,
+    /// Caption embeddings, for `semantic` and `hybrid`.
+    semantic: Option<Semantic>,
 }
 
 impl Relevance {
-    /// Builds the index for images given as lists of captions, in id order.
+    /// Builds the index for images given as lists of captions, in id order, for a lexical
+    /// method (tf-idf or Jaccard).
+    ///
+    /// # Panics
+    /// When `method` needs caption embeddings: use [`Relevance::with_semantic`].
     pub fn new(method: Method, captions: &[Vec<String>]) -> Self {
+        assert!(!method.needs_semantic(), "{method} relevance needs caption embeddings");
+        Self::lexical(method, captions)
+    }
+
+    /// Builds `semantic` or `hybrid` relevance (or a lexical one, ignoring `semantic`) from the
+    /// captions and their images' mean caption embeddings (`semantic.vectors` has one unit row
+    /// per image, in id order).
+    ///
+    /// # Panics
+    /// When `semantic` does not hold one row per image.
+    pub fn with_semantic(method: Method, captions: &[Vec<String>], semantic: Semantic) -> Self {
+        assert_eq!(semantic.vectors.len(), captions.len() * semantic.dim, "one row per image");
+        let mut r = Self::lexical(method, captions);
+        if method.needs_semantic() {
+            r.semantic = Some(semantic);
+        }
+        r
+    }
+
+    fn lexical(method: Method, captions: &[Vec<String>]) -> Self {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut vocab: HashMap<String, u32> = HashMap::new();
         let mut surface: Vec<String> = Vec::new();
@@ -189,19 +269,17 @@ impl Relevance {
                 let mut v: Vec<(u32, f32)> = m
                     .iter()
                     .map(|(&t, &c)| {
-                        let w = match method {
-                            Method::Tfidf => {
-                                c as f32 / caps.len().max(1) as f32
-                                    * (n / df[t as usize] as f32).ln()
-                            }
-                            Method::Jaccard => 1.0,
+                        let w = if method == Method::Jaccard {
+                            1.0
+                        } else {
+                            c as f32 / caps.len().max(1) as f32 * (n / df[t as usize] as f32).ln()
                         };
                         (t, w)
                     })
                     .filter(|&(_, w)| w > 0.0)
                     .collect();
                 v.sort_by_key(|&(t, _)| t);
-                if method == Method::Tfidf {
+                if method != Method::Jaccard {
                     let norm = v.iter().map(|&(_, w)| w * w).sum::<f32>().sqrt();
                     v.iter_mut().for_each(|(_, w)| *w /= norm.max(f32::MIN_POSITIVE));
                 }
@@ -214,7 +292,7 @@ impl Relevance {
                 postings[t as usize].push((img as u32, w));
             }
         }
-        Self { method, vectors, postings, surface }
+        Self { method, vectors, postings, surface, semantic: None }
     }
 
     pub fn len(&self) -> usize {
@@ -230,6 +308,57 @@ impl Relevance {
 
     /// [`Relevance::row`] into a buffer the caller reuses (`acc.len()` = number of images).
     pub fn row_into(&self, q: usize, acc: &mut [f32]) {
+        self.lexical_row_into(q, acc);
+        if let Some(sem) = &self.semantic {
+            let lex = if self.method == Method::Hybrid { 0.5 } else { 0.0 };
+            let w = 1.0 - lex;
+            for (d, a) in acc.iter_mut().enumerate() {
+                *a = lex * *a + w * sem.cos(q, d);
+            }
+        }
+        acc.iter_mut().for_each(|a| *a = a.clamp(0.0, 1.0));
+    }
+
+    /// Rows `q0 .. q0 + out.len() / n` at once, row-major into `out`: the same values as
+    /// [`Relevance::row_into`] up to float rounding (the semantic part is one matrix product,
+    /// summed in another order), for passes over every query.
+    pub fn rows_into(&self, q0: usize, out: &mut [f32]) {
+        let n = self.len();
+        let count = out.len() / n;
+        let Some(sem) = &self.semantic else {
+            for (i, row) in out.chunks_mut(n).enumerate() {
+                self.row_into(q0 + i, row);
+            }
+            return;
+        };
+        let hybrid = self.method == Method::Hybrid;
+        if hybrid {
+            for (i, row) in out.chunks_mut(n).enumerate() {
+                self.lexical_row_into(q0 + i, row);
+                row.iter_mut().for_each(|a| *a *= 0.5);
+            }
+        }
+        let queries = faer::MatRef::from_row_major_slice(
+            &sem.vectors[q0 * sem.dim..(q0 + count) * sem.dim],
+            count,
+            sem.dim,
+        );
+        let all = faer::MatRef::from_row_major_slice(&sem.vectors, n, sem.dim);
+        let (accum, weight) =
+            if hybrid { (faer::Accum::Add, 0.5) } else { (faer::Accum::Replace, 1.0) };
+        faer::linalg::matmul::matmul(
+            faer::MatMut::from_row_major_slice_mut(out, count, n),
+            accum,
+            queries,
+            all.transpose(),
+            weight,
+            faer::Par::Seq,
+        );
+        out.iter_mut().for_each(|a| *a = a.clamp(0.0, 1.0));
+    }
+
+    /// The lexical (tf-idf or Jaccard) part of a row, unclamped.
+    fn lexical_row_into(&self, q: usize, acc: &mut [f32]) {
         acc.fill(0.0);
         for &(t, w) in &self.vectors[q] {
             for &(d, wd) in &self.postings[t as usize] {
@@ -243,12 +372,21 @@ impl Relevance {
                 *a = if union > 0.0 { *a / union } else { 0.0 };
             }
         }
-        acc.iter_mut().for_each(|a| *a = a.clamp(0.0, 1.0));
     }
 
     /// rel between two images: the same value as `row(a)[b]` (the same products, summed in
-    /// the same term order), in O(terms) instead of O(images).
+    /// the same order), in O(terms) instead of O(images).
     pub fn pair(&self, a: usize, b: usize) -> f32 {
+        let mut acc = self.lexical_pair(a, b);
+        if let Some(sem) = &self.semantic {
+            let lex = if self.method == Method::Hybrid { 0.5 } else { 0.0 };
+            acc = lex * acc + (1.0 - lex) * sem.cos(a, b);
+        }
+        acc.clamp(0.0, 1.0)
+    }
+
+    /// The lexical part of a pair's relevance, unclamped.
+    fn lexical_pair(&self, a: usize, b: usize) -> f32 {
         let (va, vb) = (&self.vectors[a], &self.vectors[b]);
         let (mut i, mut j, mut acc) = (0, 0, 0f32);
         while i < va.len() && j < vb.len() {
@@ -266,7 +404,7 @@ impl Relevance {
             let union = va.len() as f32 + vb.len() as f32 - acc;
             acc = if union > 0.0 { acc / union } else { 0.0 };
         }
-        acc.clamp(0.0, 1.0)
+        acc
     }
 
     /// The terms and weights of one image, heaviest first (for explanations). Terms are
@@ -291,10 +429,7 @@ impl Relevance {
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
-                    let w = match self.method {
-                        Method::Tfidf => va[i].1 * vb[j].1,
-                        Method::Jaccard => 1.0,
-                    };
+                    let w = if self.method == Method::Jaccard { 1.0 } else { va[i].1 * vb[j].1 };
                     shared.push((self.surface[va[i].0 as usize].clone(), w));
                     i += 1;
                     j += 1;
@@ -394,5 +529,51 @@ mod tests {
             &caps(&[&["dog running in snow"], &["dog jumps in snow"]]),
         );
         assert!((r.pair(0, 1) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn semantic_and_hybrid_hand_checked() {
+        // Same three images as tfidf_hand_checked_on_three_images, with 2-d caption vectors:
+        // image 0 → (1, 0), image 1 → (0.6, 0.8), image 2 → (−1, 0) (opposite: clamped to 0).
+        let c = caps(&[&["a dog in snow"], &["a dog on grass"], &["a car"]]);
+        let sem = Semantic { dim: 2, vectors: vec![1.0, 0.0, 0.6, 0.8, -1.0, 0.0] };
+        let s = Relevance::with_semantic(Method::Semantic, &c, sem.clone());
+        assert!((s.pair(0, 1) - 0.6).abs() < 1e-6);
+        assert_eq!(s.pair(0, 2), 0.0);
+        // Hybrid: ½ · 0.1198 + ½ · 0.6 = 0.3599; with image 2: ½ · 0 + ½ · max(−1, 0) → 0.
+        let h = Relevance::with_semantic(Method::Hybrid, &c, sem);
+        assert!((h.pair(0, 1) - 0.3599).abs() < 1e-3, "{}", h.pair(0, 1));
+        assert_eq!(h.pair(0, 2), 0.0);
+        assert_eq!(h.pair(1, 2), 0.0);
+    }
+
+    #[test]
+    fn rows_at_once_match_rows_one_by_one_for_every_method() {
+        let c = caps(&[
+            &["a dog in snow", "dogs in the snow"],
+            &["a dog on grass"],
+            &["snow and a car"],
+            &["a car"],
+            &["a red car on grass"],
+        ]);
+        let mut rng = crate::rng::SplitMix64(5);
+        let dim = 24;
+        let mut v: Vec<f32> = (0..5 * dim).map(|_| rng.unit() as f32 - 0.3).collect();
+        for row in v.chunks_mut(dim) {
+            let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= n);
+        }
+        for m in Method::ALL {
+            let r = Relevance::with_semantic(m, &c, Semantic { dim, vectors: v.clone() });
+            let mut block = vec![0f32; 3 * 5];
+            r.rows_into(1, &mut block);
+            for (i, got) in block.chunks(5).enumerate() {
+                let want = r.row(1 + i);
+                for (d, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() < 1e-5, "{m} row {} col {d}: {g} vs {w}", 1 + i);
+                    assert!((r.pair(1 + i, d) - w).abs() < 1e-6, "{m} pair vs row");
+                }
+            }
+        }
     }
 }

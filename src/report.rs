@@ -48,6 +48,9 @@ pub struct DatasetInfo {
 pub struct RelevanceInfo {
     pub method: String,
     pub threshold: f32,
+    /// How τ was chosen: the method's calibrated default, or `--threshold`.
+    #[serde(default)]
+    pub threshold_source: String,
     pub mean_pair_relevance: f64,
     pub bootstrap_resamples: usize,
     pub seed: u64,
@@ -210,6 +213,7 @@ pub(crate) mod tests {
             relevance: RelevanceInfo {
                 method: "tfidf".into(),
                 threshold: 0.3,
+                threshold_source: "--threshold".into(),
                 mean_pair_relevance: 0.1,
                 bootstrap_resamples: 10,
                 seed: 0,

@@ -1,4 +1,5 @@
-//! MS-COCO captions: `annotations/captions_*.json` with its image folder (`val2017/`, …).
+//! MS-COCO captions: `annotations/captions_*.json` (or `captions_*.json` at the top) with its
+//! image folder (`val2017/`, …).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,19 +24,24 @@ struct CocoAnnotation {
     caption: String,
 }
 
-pub fn captions(root: &Path) -> Result<(Captions, PathBuf)> {
+pub fn captions(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
+    // `annotations/captions_*.json`, or such a file at the top (CxC's captions-only folders).
     let dir = root.join("annotations");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| DatasetError::Read(dir.clone(), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("captions_")
-                    && Path::new(n).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    let listed = |dir: &Path| -> Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| DatasetError::Read(dir.to_owned(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("captions_")
+                        && Path::new(n).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+                })
             })
-        })
-        .collect();
-    files.sort();
+            .collect();
+        files.sort();
+        Ok(files)
+    };
+    let files = if dir.is_dir() { listed(&dir)? } else { listed(root)? };
     let Some(path) = files.first().cloned() else {
         return Err(DatasetError::NoImages {
             root: root.to_owned(),
@@ -55,5 +61,5 @@ pub fn captions(root: &Path) -> Result<(Captions, PathBuf)> {
         }
     }
     let stem = file.trim_start_matches("captions_").trim_end_matches(".json").to_owned();
-    Ok((caps, find_dir(root, &[&stem, "val2017", "train2017", "images"])?))
+    Ok((caps, find_dir(root, &[&stem, "val2017", "train2017", "images"])))
 }

@@ -17,7 +17,7 @@ const IMAGE_DIRS: &[&str] = &[
 
 /// `<image>.jpg#<n><TAB><caption>` lines (Flickr30k `results_20130124.token`, Flickr8k token;
 /// Flickr8k has 3 lines with a space instead of the tab, accepted and reported).
-pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
+pub fn token(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
     let path = ["results_20130124.token", "Flickr8k.token.txt"]
         .iter()
         .map(|f| root.join(f))
@@ -66,12 +66,12 @@ pub fn token(root: &Path) -> Result<(Captions, PathBuf)> {
             caps.issues.extend(issues);
         }
     }
-    Ok((caps, find_dir(root, IMAGE_DIRS)?))
+    Ok((caps, find_dir(root, IMAGE_DIRS)))
 }
 
 /// Kaggle `results.csv`: `image_name| comment_number| comment`, with its one broken row
 /// (`2199200615.jpg| 4   A dog runs across the grass .`, a pipe missing) repaired.
-pub fn kaggle_csv(root: &Path) -> Result<(Captions, PathBuf)> {
+pub fn kaggle_csv(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
     let path = root.join("results.csv");
     let mut caps = Captions::default();
     let file = TextFile::open(&path)?;
@@ -111,7 +111,7 @@ pub fn kaggle_csv(root: &Path) -> Result<(Captions, PathBuf)> {
         }
     })?;
     caps.issues.extend(read_issues);
-    Ok((caps, find_dir(root, IMAGE_DIRS)?))
+    Ok((caps, find_dir(root, IMAGE_DIRS)))
 }
 
 #[derive(serde::Deserialize)]
@@ -133,7 +133,7 @@ struct KarpathySentence {
 }
 
 /// Karpathy `dataset_flickr30k.json` (captions from `raw`, splits kept for `--split`).
-pub fn karpathy(root: &Path) -> Result<(Captions, PathBuf)> {
+pub fn karpathy(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
     let path = root.join("dataset_flickr30k.json");
     let mut caps = Captions::default();
     let file = TextFile::open(&path)?;
@@ -148,11 +148,11 @@ pub fn karpathy(root: &Path) -> Result<(Captions, PathBuf)> {
             caps.add(&label, None, &img.filename, &s.raw);
         }
     }
-    Ok((caps, find_dir(root, IMAGE_DIRS)?))
+    Ok((caps, find_dir(root, IMAGE_DIRS)))
 }
 
 /// Hugging Face `flickr_annotations_30k.csv`: `raw` is a JSON list of captions.
-pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
+pub fn hf_csv(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
     let path = root.join("flickr_annotations_30k.csv");
     let mut caps = Captions::default();
     let file = TextFile::open(&path)?;
@@ -196,5 +196,5 @@ pub fn hf_csv(root: &Path) -> Result<(Captions, PathBuf)> {
         }
     }
     caps.issues.extend(issues);
-    Ok((caps, find_dir(root, IMAGE_DIRS)?))
+    Ok((caps, find_dir(root, IMAGE_DIRS)))
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::read::{record, TextFile};
 use super::{find_dir, Captions, DatasetError, Result};
 
-pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
+pub fn kaggle(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
     let path = root.join("captions.txt");
     let mut caps = Captions::default();
     let file = TextFile::open(&path)?;
@@ -51,5 +51,5 @@ pub fn kaggle(root: &Path) -> Result<(Captions, PathBuf)> {
         }
     }
     caps.issues.extend(issues);
-    Ok((caps, find_dir(root, &["Images", "images", "Flicker8k_Dataset"])?))
+    Ok((caps, find_dir(root, &["Images", "images", "Flicker8k_Dataset"])))
 }

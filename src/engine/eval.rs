@@ -44,13 +44,23 @@ pub struct EvalOptions {
     pub ks: Vec<usize>,
     pub method: Method,
     pub threshold: f32,
+    /// True when τ came from `--threshold`, not the method's default.
+    pub threshold_given: bool,
     pub bootstrap: usize,
     pub seed: u64,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { ks: vec![1, 5, 10], method: Method::Tfidf, threshold: 0.3, bootstrap: 1000, seed: 0 }
+        let method = Method::Hybrid;
+        Self {
+            ks: vec![1, 5, 10],
+            method,
+            threshold: method.default_threshold(),
+            threshold_given: false,
+            bootstrap: 1000,
+            seed: 0,
+        }
     }
 }
 
@@ -59,7 +69,8 @@ impl From<&MetricArgs> for EvalOptions {
         Self {
             ks: a.k.clone(),
             method: a.relevance,
-            threshold: a.threshold,
+            threshold: a.threshold.unwrap_or_else(|| a.relevance.default_threshold()),
+            threshold_given: a.threshold.is_some(),
             bootstrap: a.bootstrap,
             ..Self::default()
         }
@@ -117,7 +128,7 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
             stage.clone_into(&mut last);
         }
     };
-    let rep = evaluate(&store, &ds, &indexed, &opts, &on_stage)?.report;
+    let rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
     let text = serde_json::to_string_pretty(&rep)?;
     if let Some(p) = &a.out {
         std::fs::write(p, format!("{text}\n"))
@@ -201,30 +212,25 @@ impl Truth {
         let n = rel.len();
         let words = n.div_ceil(64);
         let k = o.k_max();
-        let rows: Vec<(Vec<u64>, usize, Vec<f32>, f64)> = (0..n)
+        // Rows in blocks of TRUTH_ROWS queries: one matrix product per block for semantic
+        // relevance.
+        let rows: Vec<(Vec<u64>, usize, Vec<f32>, f64)> = (0..n.div_ceil(TRUTH_ROWS))
             .into_par_iter()
             .map_init(
-                || vec![0f32; n],
-                |row, q| {
-                    rel.row_into(q, row);
-                    let mut bits = vec![0u64; words];
-                    let (mut r, mut sum) = (0usize, 0f64);
-                    let mut top: Vec<f32> = Vec::with_capacity(k + 1);
-                    for (d, &x) in row.iter().enumerate().filter(|&(d, _)| d != q) {
-                        sum += f64::from(x);
-                        if x >= o.threshold {
-                            bits[d / 64] |= 1 << (d % 64);
-                            r += 1;
-                        }
-                        if top.len() < k || x > top[top.len() - 1] {
-                            let at = top.partition_point(|&t| t >= x);
-                            top.insert(at, x);
-                            top.truncate(k);
-                        }
-                    }
-                    (bits, r, top, sum / (n - 1).max(1) as f64)
+                || vec![0f32; TRUTH_ROWS * n],
+                |buf, b| {
+                    let q0 = b * TRUTH_ROWS;
+                    let count = TRUTH_ROWS.min(n - q0);
+                    let block = &mut buf[..count * n];
+                    rel.rows_into(q0, block);
+                    block
+                        .chunks(n)
+                        .enumerate()
+                        .map(|(i, row)| truth_row(row, q0 + i, words, k, o.threshold))
+                        .collect::<Vec<_>>()
                 },
             )
+            .flatten()
             .collect();
         let mut t = Truth {
             n,
@@ -247,6 +253,37 @@ impl Truth {
     fn list_lengths(&self, o: &EvalOptions) -> Vec<usize> {
         self.r.iter().map(|&r| r.max(o.k_max()).max(MRR_DEPTH).min(self.n - 1)).collect()
     }
+}
+
+/// Queries whose relevance rows the truth pass computes at once.
+const TRUTH_ROWS: usize = 16;
+
+/// What one query's relevance row says: its relevant bits, R, its best `k` relevances
+/// (descending) and its mean relevance to every other image.
+fn truth_row(
+    row: &[f32],
+    q: usize,
+    words: usize,
+    k: usize,
+    threshold: f32,
+) -> (Vec<u64>, usize, Vec<f32>, f64) {
+    let n = row.len();
+    let mut bits = vec![0u64; words];
+    let (mut r, mut sum) = (0usize, 0f64);
+    let mut top: Vec<f32> = Vec::with_capacity(k + 1);
+    for (d, &x) in row.iter().enumerate().filter(|&(d, _)| d != q) {
+        sum += f64::from(x);
+        if x >= threshold {
+            bits[d / 64] |= 1 << (d % 64);
+            r += 1;
+        }
+        if top.len() < k || x > top[top.len() - 1] {
+            let at = top.partition_point(|&t| t >= x);
+            top.insert(at, x);
+            top.truncate(k);
+        }
+    }
+    (bits, r, top, sum / (n - 1).max(1) as f64)
 }
 
 /// The per-query values of every metric, for one ranking.
@@ -405,14 +442,23 @@ pub fn evaluated_images(ds: &Dataset, indexed: &[Indexed]) -> Vec<usize> {
     (0..ds.samples.len()).filter(|&i| indexed.iter().all(|x| x.vectors[i].is_some())).collect()
 }
 
-/// The relevance model of the evaluated images (`keep`, in that order).
-pub fn relevance_of(ds: &Dataset, keep: &[usize], method: Method) -> Relevance {
+/// The relevance model of the evaluated images (`keep`, in that order); semantic methods
+/// embed the captions first (cached in `store`).
+pub fn relevance_of(
+    cfg: &Config,
+    store: Option<&Store>,
+    ds: &Dataset,
+    keep: &[usize],
+    method: Method,
+    say: &dyn Fn(&str),
+) -> anyhow::Result<Relevance> {
     let captions: Vec<Vec<String>> = keep.iter().map(|&i| ds.samples[i].captions.clone()).collect();
-    Relevance::new(method, &captions)
+    super::captions::relevance(cfg, store, method, &captions, say)
 }
 
 /// Evaluates indexed models on the images every model embedded.
 pub fn evaluate(
+    cfg: &Config,
     store: &Store,
     ds: &Dataset,
     indexed: &[Indexed],
@@ -424,7 +470,7 @@ pub fn evaluate(
         bail!("fewer than 2 images could be embedded by every model; nothing to evaluate");
     }
     on_stage(&format!("caption relevance of {} images ({})", keep.len(), o.method), 0.0);
-    let rel = relevance_of(ds, &keep, o.method);
+    let rel = relevance_of(cfg, Some(store), ds, &keep, o.method, &|m| on_stage(m, 0.0))?;
     evaluate_with(store, ds, indexed, &keep, &rel, o, on_stage)
 }
 
@@ -530,6 +576,14 @@ fn assemble(
         relevance: RelevanceInfo {
             method: o.method.to_string(),
             threshold: o.threshold,
+            threshold_source: if o.threshold_given {
+                "--threshold".into()
+            } else {
+                format!(
+                    "default for {}: separates pairs people rate >= 4 from pairs rated <= 1 on CxC (docs/metrics.md)",
+                    o.method
+                )
+            },
             mean_pair_relevance: truth.mean_rel.iter().sum::<f64>() / rel.len() as f64,
             bootstrap_resamples: o.bootstrap,
             seed: o.seed,

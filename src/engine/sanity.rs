@@ -8,9 +8,16 @@ use clap::ValueEnum;
 use rust_stemmers::{Algorithm, Stemmer};
 use serde::Serialize;
 
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::captions::image_vectors;
 use crate::cli::RelevanceArgs;
+use crate::config::Config;
 use crate::dataset::{Dataset, Issue};
 use crate::relevance::{terms, Method, Relevance};
+use crate::store::Store;
 use crate::text::{fit, sanitize, terminal_width, Table};
 
 /// One subject's within-group and unrelated mean relevance.
@@ -34,9 +41,9 @@ pub struct SubjectReport {
 
 /// Per subject: images most annotators describe with it (≥ 3 of 5 captions), the mean
 /// relevance of pairs inside that group, and of pairs between it and images none describe so.
-pub fn subjects(ds: &Dataset, subjects: &[String], method: Method) -> SubjectReport {
+pub fn subjects(ds: &Dataset, subjects: &[String], rel: &Relevance) -> SubjectReport {
+    let method = rel.method;
     let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
-    let rel = Relevance::new(method, &captions);
     let stemmer = Stemmer::create(Algorithm::English);
     let mentions: Vec<Vec<Vec<String>>> =
         captions.iter().map(|caps| caps.iter().map(|c| terms(c, &stemmer)).collect()).collect();
@@ -93,7 +100,7 @@ pub struct PairReport {
     pub methods: Vec<PairExplanation>,
 }
 
-fn explain(ds: &Dataset, a: &str, b: &str, methods: &[Method]) -> anyhow::Result<PairReport> {
+fn explain(ds: &Dataset, a: &str, b: &str, rels: &[Relevance]) -> anyhow::Result<PairReport> {
     let find = |n: &str| {
         ds.samples.iter().position(|s| s.name == n).ok_or_else(|| {
             anyhow::anyhow!(
@@ -103,18 +110,14 @@ fn explain(ds: &Dataset, a: &str, b: &str, methods: &[Method]) -> anyhow::Result
         })
     };
     let (ia, ib) = (find(a)?, find(b)?);
-    let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
-    let methods = methods
+    let methods = rels
         .iter()
-        .map(|&method| {
-            let rel = Relevance::new(method, &captions);
-            PairExplanation {
-                method,
-                rel: rel.pair(ia, ib),
-                shared: rel.shared_terms(ia, ib),
-                a_terms: rel.top_terms(ia, 8),
-                b_terms: rel.top_terms(ib, 8),
-            }
+        .map(|rel| PairExplanation {
+            method: rel.method,
+            rel: rel.pair(ia, ib),
+            shared: rel.shared_terms(ia, ib),
+            a_terms: rel.top_terms(ia, 8),
+            b_terms: rel.top_terms(ib, 8),
         })
         .collect();
     Ok(PairReport { a: a.to_owned(), b: b.to_owned(), methods })
@@ -161,21 +164,53 @@ fn print_pair(out: &mut impl Write, r: &PairReport) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `embtui relevance`: a pair explained, or same-subject vs unrelated pairs per method.
-pub fn relevance(ds: &Dataset, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
-    if !ds.has_captions() {
-        anyhow::bail!("{} has no captions, so there is no relevance to check", ds.root.display());
-    }
+/// One relevance model per method over all of `ds` (caption vectors computed once).
+fn relevances(cfg: &Config, ds: &Dataset, methods: &[Method]) -> anyhow::Result<Vec<Relevance>> {
+    let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
+    let mut semantic = None;
+    let store = if methods.iter().any(|m| m.needs_semantic()) {
+        Some(Store::open(&cfg.store_dir)?)
+    } else {
+        None
+    };
+    let say = |s: &str| crate::say!("{s}");
+    methods
+        .iter()
+        .map(|&method| {
+            if !method.needs_semantic() {
+                return Ok(Relevance::new(method, &captions));
+            }
+            if semantic.is_none() {
+                semantic = Some(image_vectors(cfg, store.as_ref(), &captions, &say)?);
+            }
+            let s = semantic.clone().ok_or_else(|| anyhow::anyhow!("no caption vectors"))?;
+            Ok(Relevance::with_semantic(method, &captions, s))
+        })
+        .collect()
+}
+
+/// `embtui relevance`: a pair explained, many pairs scored, or same-subject vs unrelated pairs
+/// per method.
+pub fn relevance(cfg: &Config, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
     let methods: Vec<Method> = match a.relevance {
         Some(m) => vec![m],
         None => Method::value_variants().to_vec(),
     };
+    if let (Some(pairs), Some(out)) = (&a.pairs, &a.out) {
+        let ds = Dataset::open_captions(&a.data.dataset, a.data.format)?;
+        return score_pairs(cfg, &ds, pairs, out, &methods);
+    }
+    let ds = cfg.dataset(&a.data)?;
+    if !ds.has_captions() {
+        anyhow::bail!("{} has no captions, so there is no relevance to check", ds.root.display());
+    }
+    let rels = relevances(cfg, &ds, &methods)?;
     let mut out = std::io::stdout().lock();
     if !a.pair.is_empty() {
         let [x, y] = a.pair.as_slice() else {
             anyhow::bail!("--pair takes two image names separated by a comma");
         };
-        let r = explain(ds, x, y, &methods)?;
+        let r = explain(&ds, x, y, &rels)?;
         if a.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
             return Ok(ExitCode::SUCCESS);
@@ -183,8 +218,7 @@ pub fn relevance(ds: &Dataset, a: &RelevanceArgs) -> anyhow::Result<ExitCode> {
         print_pair(&mut out, &r)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let reports: Vec<SubjectReport> =
-        methods.iter().map(|&m| subjects(ds, &a.subjects, m)).collect();
+    let reports: Vec<SubjectReport> = rels.iter().map(|r| subjects(&ds, &a.subjects, r)).collect();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -267,5 +301,41 @@ pub fn dataset_summary(ds: &Dataset, json: bool) -> anyhow::Result<ExitCode> {
         let text = format!("  {}{line}: {}", sanitize(&i.file), sanitize(&i.message));
         writeln!(out, "{}", fit(&text, width))?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `relevance --pairs IN --out OUT`: every row of IN with one relevance column per method
+/// (empty where an image is not in the dataset), the relevance model built once.
+fn score_pairs(
+    cfg: &Config,
+    ds: &Dataset,
+    pairs: &Path,
+    out: &Path,
+    methods: &[Method],
+) -> anyhow::Result<ExitCode> {
+    let file = super::validate::read_pairs(pairs, ds)?;
+    let rels = relevances(cfg, ds, methods)?;
+    let t = std::time::Instant::now();
+    let mut w = csv::Writer::from_path(out)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    let mut header = file.header.clone();
+    header.extend(rels.iter().map(|r| format!("rel_{}", r.method)));
+    w.write_record(&header)?;
+    for (fields, pair) in &file.rows {
+        let mut row = fields.clone();
+        for r in &rels {
+            row.push(pair.map_or_else(String::new, |(x, y)| format!("{:.6}", r.pair(x, y))));
+        }
+        w.write_record(&row)?;
+    }
+    w.flush().with_context(|| format!("cannot write {}", out.display()))?;
+    let scored = file.rows.len() - file.unknown;
+    crate::say!(
+        "{scored} pairs scored with {} method(s) in {:.2} s; {} name images not in the dataset; wrote {}",
+        rels.len(),
+        t.elapsed().as_secs_f64(),
+        file.unknown,
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -56,12 +56,18 @@ pub fn run(cfg: &Config, a: &StoreArgs) -> anyhow::Result<ExitCode> {
 
 /// The manifest's models and the sha256 of their installed files.
 fn current_models(cfg: &Config) -> Current {
+    // The image models of the manifest and the caption encoder of semantic relevance.
+    let encoder = crate::model::sentence::NAME;
     cfg.manifest
         .models
         .iter()
-        .map(|m| {
-            let path = cfg.models_dir.join(&m.file);
-            (m.name.clone(), path.is_file().then(|| crate::hash::file_sha256(&path).ok()).flatten())
+        .map(|m| (m.name.clone(), cfg.models_dir.join(&m.file)))
+        .chain(std::iter::once((
+            encoder.to_owned(),
+            cfg.models_dir.join(format!("{encoder}.onnx")),
+        )))
+        .map(|(name, path)| {
+            (name, path.is_file().then(|| crate::hash::file_sha256(&path).ok()).flatten())
         })
         .collect::<BTreeMap<_, _>>()
 }

@@ -194,9 +194,16 @@ fn model_info(x: &Indexed) -> ModelInfo {
 fn evaluate_in_background(cfg: &Config, l: &Loaded, sink: &Sink) -> anyhow::Result<()> {
     let o = EvalOptions::default();
     sink(EngineEvent::Evaluating { stage: "caption relevance".into(), done: 0.0 });
-    let rel = l.relevance.get_or_init(|| relevance_of(&l.ds, &l.keep, o.method));
-    sink(EngineEvent::RelevanceReady);
     let store = Store::open(&cfg.store_dir)?;
+    if l.relevance.get().is_none() {
+        let say = |m: &str| {
+            sink(EngineEvent::Evaluating { stage: m.to_owned(), done: 0.0 });
+        };
+        let built = relevance_of(cfg, Some(&store), &l.ds, &l.keep, o.method, &say)?;
+        let _ = l.relevance.set(built);
+    }
+    let rel = l.relevance.get().ok_or_else(|| anyhow::anyhow!("relevance was not built"))?;
+    sink(EngineEvent::RelevanceReady);
     let on_stage = |stage: &str, done: f64| {
         sink(EngineEvent::Evaluating { stage: stage.to_owned(), done });
     };

@@ -162,6 +162,7 @@ pub fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
             )?,
         }
     }
+    problems += caption_encoder(cfg, &mut out)?;
     match Store::open(&cfg.store_dir) {
         Ok(s) => writeln!(
             out,
@@ -195,4 +196,43 @@ impl Write for FitLines {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The MiniLM caption encoder (hybrid and semantic relevance): every file present and as
+/// `models.lock.json` recorded it. Returns the number of problems.
+fn caption_encoder(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Result<usize> {
+    use crate::model::sentence::NAME;
+    let lock = read_lock(cfg);
+    let entry = &lock[NAME];
+    let mut files: Vec<(String, Option<String>)> =
+        vec![(format!("{NAME}.onnx"), entry["sha256"].as_str().map(str::to_owned))];
+    if let Some(side) = entry["files"].as_object() {
+        files.extend(side.iter().map(|(f, h)| (f.clone(), h.as_str().map(str::to_owned))));
+    } else {
+        files.push((format!("{NAME}.tokenizer.json"), None));
+    }
+    let mut problems = 0;
+    for (file, want) in files {
+        let path = cfg.models_dir.join(&file);
+        let Ok(sha) = crate::hash::file_sha256(&path) else {
+            problems += 1;
+            writeln!(out, "FAIL caption encoder: {} is missing; hybrid and semantic relevance (the default) need it: run `just setup`, or evaluate with --relevance tfidf", path.display())?;
+            continue;
+        };
+        match want {
+            Some(w) if w == sha => {
+                writeln!(out, "ok   caption encoder {file}: sha256 {} verified", &sha[..16])?;
+            }
+            Some(_) => {
+                problems += 1;
+                writeln!(out, "FAIL caption encoder {file}: sha256 {} differs from models.lock.json; run `just setup` again", &sha[..16])?;
+            }
+            None => writeln!(
+                out,
+                "info caption encoder {file}: sha256 {} (not recorded in models.lock.json)",
+                &sha[..16]
+            )?,
+        }
+    }
+    Ok(problems)
 }
