@@ -53,6 +53,26 @@ fn skip_until_st(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// True when the terminal announces 24-bit colour (COLORTERM=truecolor or 24bit); otherwise
+/// images are drawn in the 256-colour palette.
+pub fn truecolor() -> bool {
+    std::env::var("COLORTERM").is_ok_and(|v| v == "truecolor" || v == "24bit")
+}
+
+/// Terminal rows: `LINES` when set, else the terminal's height when stdout is a terminal,
+/// else 24.
+pub fn terminal_height() -> usize {
+    if let Some(h) = std::env::var("LINES").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        return h.max(8);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        if let Ok((_, h)) = crossterm::terminal::size() {
+            return usize::from(h).max(8);
+        }
+    }
+    24
+}
+
 /// The width tables are fitted to: `COLUMNS` when set, else the terminal's width when stdout
 /// is a terminal, else 80.
 pub fn terminal_width() -> usize {

@@ -287,3 +287,30 @@ fn captions_with_escape_sequences_cannot_act_on_the_terminal() {
     );
     t.quit();
 }
+
+/// `search --show` in a real 80×24 terminal: the query and its hits as one labelled grid that
+/// fits the screen (the query's label is still on screen when the command has finished).
+#[test]
+fn search_show_draws_a_labelled_grid_that_fits_one_screen() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = data.join("flickr8k-1k");
+    let query = ds.join("Images/1000268201_693b08cb0e.jpg");
+    let bin = assert_cmd::cargo::cargo_bin("embtui");
+    let cmd = format!(
+        "{} search {} --show -k 5 --device cpu --model efficientnet-lite0 --store {} --dataset {} --limit 100; echo SEARCH-DONE",
+        bin.display(),
+        query.display(),
+        tmp.path().display(),
+        ds.display()
+    );
+    let t = require!(Tmux::start("embtui-search-grid", &cmd, (80, 24)));
+    let s = t.wait_for("SEARCH-DONE", 300);
+    // Labels are cut to the tile width (26 columns here: 3 tiles a row, 2 rows).
+    assert!(s.contains("query 1000268201_"), "the query is labelled and still on screen: {s}");
+    // The photo itself is its own nearest neighbour, at cosine 1.
+    assert!(s.contains("1. 1.000 1000268201_"), "{s}");
+    assert!(s.contains("5. 0."), "the 5th hit is on the same screen: {s}");
+    assert!(has_half_blocks(&s), "thumbnails drawn: {s}");
+}

@@ -256,7 +256,7 @@ impl Truth {
 }
 
 /// Queries whose relevance rows the truth pass computes at once.
-const TRUTH_ROWS: usize = 16;
+const TRUTH_ROWS: usize = 256;
 
 /// What one query's relevance row says: its relevant bits, R, its best `k` relevances
 /// (descending) and its mean relevance to every other image.

@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -137,10 +137,13 @@ pub fn run(cfg: &Config, a: &SearchArgs) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "{}", serde_json::to_string_pretty(&result)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let (true, Query::Image(image)) = (show, &query) {
-        show_thumb(image, "query");
-    }
     let width = crate::text::terminal_width();
+    if show {
+        let paths: Vec<PathBuf> =
+            hits.iter().map(|&(id, _)| ds.samples[id as usize].path.clone()).collect();
+        show_hits(&mut stdout, &query, &result, &paths, width)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut table = crate::text::Table::new(&[
         ("#", true, 0),
         ("cosine", true, 0),
@@ -148,37 +151,100 @@ pub fn run(cfg: &Config, a: &SearchArgs) -> anyhow::Result<ExitCode> {
         ("first caption", false, 0),
     ])
     .flexible(3);
-    for (rank, (h, &(id, _))) in result.hits.iter().zip(&hits).enumerate() {
+    for (rank, h) in result.hits.iter().enumerate() {
         let cap = h.caption.clone().unwrap_or_default();
-        if show {
-            show_thumb(&ds.samples[id as usize].path, &h.image);
-            let line = format!(
-                "{:>2}. {:.3}  {}  {}",
-                rank + 1,
-                h.score,
-                sanitize(&h.image),
-                sanitize(&cap)
-            );
-            writeln!(stdout, "{}", crate::text::fit(&line, width))?;
-        }
         table.row(vec![(rank + 1).to_string(), format!("{:.3}", h.score), h.image.clone(), cap]);
     }
-    if !show {
-        write!(stdout, "{}", table.render(width))?;
-    }
+    write!(stdout, "{}", table.render(width))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn show_thumb(path: &Path, label: &str) {
-    let conf = viuer::Config { width: Some(24), absolute_offset: false, ..Default::default() };
-    match crate::decode::load_rgb(path) {
-        Ok(img) => {
-            if let Err(e) = viuer::print(&image::DynamicImage::ImageRgb8(img), &conf) {
-                warn!("cannot draw {label}: {e}");
+/// `search --show`: the query (when it is an image) and the hits as one labelled grid.
+fn show_hits(
+    stdout: &mut impl Write,
+    query: &Query,
+    result: &SearchResult,
+    paths: &[PathBuf],
+    width: usize,
+) -> anyhow::Result<()> {
+    let mut tiles: Vec<(PathBuf, String)> = Vec::new();
+    if let Query::Image(image) = query {
+        let name = image.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        tiles.push((image.clone(), format!("query {name}")));
+    }
+    for (rank, (h, path)) in result.hits.iter().zip(paths).enumerate() {
+        tiles.push((path.clone(), format!("{}. {:.3} {}", rank + 1, h.score, h.image)));
+    }
+    show_grid(stdout, &tiles, width, crate::text::terminal_height())?;
+    if let Query::Text(t) = query {
+        writeln!(stdout, "{}", crate::text::fit(&format!("query: \"{}\"", sanitize(t)), width))?;
+    }
+    Ok(())
+}
+
+/// Tile sizes for `n` thumbnails in a `width × height` terminal: (columns per tile, rows of
+/// image per tile, tiles per grid row), so that every grid row (image + one label line) fits
+/// on one screen with a line to spare. Half blocks: a tile of w columns × h rows shows w × 2h
+/// pixels, so h = w / 2 keeps photos square-ish.
+pub fn grid_shape(n: usize, width: usize, height: usize) -> (usize, usize, usize) {
+    let n = n.max(1);
+    let mut best = (1, 1, n);
+    for per_row in 1..=n {
+        let rows = n.div_ceil(per_row);
+        let w = ((width + 1) / per_row).saturating_sub(1).min(40);
+        let h_fit = (height.saturating_sub(2) / rows).saturating_sub(1);
+        let h = (w / 2).min(h_fit);
+        if w < 6 || h < 2 {
+            continue;
+        }
+        // Prefer the largest tiles; among equal sizes, fewer grid rows.
+        if w.min(2 * h) > best.0.min(2 * best.1) {
+            best = (w, h, per_row);
+        }
+    }
+    best
+}
+
+/// The query and hits as a grid of thumbnails that fits one screen, each labelled (rank,
+/// cosine, name) on the line below it.
+fn show_grid(
+    out: &mut impl Write,
+    tiles: &[(PathBuf, String)],
+    width: usize,
+    height: usize,
+) -> anyhow::Result<()> {
+    let (w, h, per_row) = grid_shape(tiles.len(), width, height);
+    let (pw, ph) = (w as u32, 2 * h as u32);
+    for row in tiles.chunks(per_row) {
+        let cols = row.len() as u32;
+        let mut canvas = image::RgbImage::new(cols * pw + cols.saturating_sub(1), ph);
+        for (i, (path, label)) in row.iter().enumerate() {
+            match crate::decode::load_rgb(path) {
+                Ok(img) => {
+                    let t = image::imageops::thumbnail(&img, pw, ph);
+                    let x = i as u32 * (pw + 1) + (pw - t.width()) / 2;
+                    let y = (ph - t.height()) / 2;
+                    image::imageops::overlay(&mut canvas, &t, i64::from(x), i64::from(y));
+                }
+                Err(e) => warn!("cannot draw {}: {e}", sanitize(label)),
             }
         }
-        Err(e) => warn!("cannot draw {label}: {e}"),
+        out.flush()?;
+        let conf = viuer::Config {
+            width: Some(canvas.width()),
+            height: Some(h as u32),
+            absolute_offset: false,
+            truecolor: crate::text::truecolor(),
+            ..Default::default()
+        };
+        if let Err(e) = viuer::print(&image::DynamicImage::ImageRgb8(canvas), &conf) {
+            warn!("cannot draw thumbnails: {e}");
+        }
+        let labels: Vec<String> =
+            row.iter().map(|(_, l)| format!("{:<w$}", crate::text::fit(&sanitize(l), w))).collect();
+        writeln!(out, "{}", labels.join(" ").trim_end())?;
     }
+    Ok(())
 }
 
 /// One line of `text-embed`.

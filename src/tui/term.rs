@@ -26,7 +26,7 @@ pub fn browse(cfg: &Config, a: &BrowseArgs) -> anyhow::Result<ExitCode> {
         color,
     );
     app.text_tower = entries.iter().any(|e| e.text.is_some());
-    app.truecolor = truecolor();
+    app.truecolor = crate::text::truecolor();
     let paths = ds.samples.iter().map(|s| s.path.clone()).collect();
     let decode = cfg.decode;
     let mut terminal = ratatui::try_init()?;
@@ -51,11 +51,6 @@ pub fn browse(cfg: &Config, a: &BrowseArgs) -> anyhow::Result<ExitCode> {
     ratatui::restore();
     let _ = std::io::stdout().flush();
     res.map(|()| ExitCode::SUCCESS)
-}
-
-/// True when the terminal announces 24-bit colour (COLORTERM=truecolor or 24bit).
-fn truecolor() -> bool {
-    std::env::var("COLORTERM").is_ok_and(|v| v == "truecolor" || v == "24bit")
 }
 
 fn picker(protocol: ImageProtocol) -> Picker {
