@@ -74,10 +74,8 @@ impl Candidates {
         }
         for (c, chunk) in scores.chunks(CHUNK).enumerate() {
             let floor = self.floor;
-            let mut mask = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |m, (j, &s)| m | (u32::from(s >= floor) << j));
+            let mut mask =
+                chunk.iter().enumerate().fold(0u32, |m, (j, &s)| m | (u32::from(s >= floor) << j));
             let base = first + (c * CHUNK) as u32;
             while mask != 0 {
                 let j = mask.trailing_zeros() as usize;

@@ -502,12 +502,16 @@ fn generated_demo_dataset_evaluates_far_above_chance() {
     assert!(m > random + 0.2, "colour and shape captions are easy: {m} vs {random}");
 }
 
+/// An export into an empty store, so that the model really runs on `device`.
 fn export_on(device: &str, ds: &Path, out: &Path, env: &[(&str, &Path)]) -> std::process::Output {
+    let store = tempfile::tempdir().unwrap();
     let mut c = embtui();
     for (k, v) in env {
         c.env(k, v);
     }
     c.args(["export", "--device", device, "--limit", "2", "--model", "efficientnet-lite0"])
+        .arg("--store")
+        .arg(store.path())
         .arg("--out")
         .arg(out)
         .arg("--dataset")

@@ -23,6 +23,8 @@ fn embeddings_match_the_python_reference_on_every_photo() {
         embtui()
             .args(["export", "--device", "cpu", "--model", m, "--out"])
             .arg(&out)
+            .arg("--store")
+            .arg(tmp.path().join("store"))
             .arg("--dataset")
             .arg(&ds)
             .assert()
@@ -65,6 +67,8 @@ fn export_writes_a_numpy_matrix_with_unit_rows_and_ids() {
             "--out",
         ])
         .arg(&out)
+        .arg("--store")
+        .arg(tmp.path().join("store"))
         .arg("--dataset")
         .arg(data.join("flickr8k-1k"))
         .assert()
@@ -75,6 +79,21 @@ fn export_writes_a_numpy_matrix_with_unit_rows_and_ids() {
     let ids = std::fs::read_to_string(tmp.path().join("e.ids.txt")).unwrap();
     assert_eq!(ids.lines().count(), 7);
     assert_eq!(ids.lines().next(), Some("1000268201_693b08cb0e.jpg"));
+    // Again on the same store: the vectors are reused, not recomputed, and the file is the same.
+    let first = std::fs::read(&out).unwrap();
+    let again = embtui()
+        .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--limit", "7"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--store")
+        .arg(tmp.path().join("store"))
+        .arg("--dataset")
+        .arg(data.join("flickr8k-1k"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("7 reused from the store, 0 embedded"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(&out).unwrap(), first);
 }
 
 #[test]
@@ -117,6 +136,8 @@ open(os.path.join(d, "huge.png"), "wb").write(png + struct.pack(">I", 0) + b"IEN
     let assert = embtui()
         .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--out"])
         .arg(&out)
+        .arg("--store")
+        .arg(tmp.path().join("store"))
         .arg("--dataset")
         .arg(&dir)
         .assert()

@@ -288,6 +288,8 @@ fn file_names_that_could_shift_rows_are_refused_and_reported() {
     let out = embtui()
         .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--out"])
         .arg(&npy)
+        .arg("--store")
+        .arg(tmp.path().join("store"))
         .arg("--dataset")
         .arg(&dir)
         .output()
@@ -374,7 +376,7 @@ fn checks_against_incomparable_baselines_are_refused() {
     let err = fails_with(&out, 2, "it was made on another selection of images (40 images");
     record("--check against a baseline of another selection", out.status.code(), &err, None, 0.0);
     let out = check(&jaccard, &[]);
-    fails_with(&out, 2, "it used relevance jaccard τ=0.3 (now tfidf τ=0.3)");
+    fails_with(&out, 2, "it used relevance jaccard τ=0.3 (now hybrid τ=0.5)");
     let out = check(&jaccard, &["--relevance", "jaccard", "--k", "5"]);
     fails_with(&out, 2, "it used --k [1, 5, 10] (now [5])");
     let out = check(&empty, &[]);

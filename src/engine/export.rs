@@ -16,6 +16,9 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
     super::eval::check_writable(&a.out)?;
     let ds = cfg.dataset(&a.data)?;
     super::index::report_issues(&ds);
+    if !a.logits {
+        return from_store(cfg, &ds, a);
+    }
     let mut emb = super::open_model(cfg, &a.model.name, false)?;
     if a.logits && emb.entry.logits.is_none() {
         bail!(
@@ -53,14 +56,7 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", lpath.display()))?;
     }
     write_npy(&a.out, &rows, dim).with_context(|| format!("writing {}", a.out.display()))?;
-    let ids = a.out.with_extension("ids.txt");
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(&ids).with_context(|| format!("creating {}", ids.display()))?,
-    );
-    for (key, _) in &rows {
-        writeln!(f, "{}", ds.samples[*key].name)?;
-    }
-    f.flush()?;
+    write_ids(&a.out, &ds, &rows)?;
     say!(
         "{} images → {} ({}×{dim}, {skipped} skipped) on {} in {secs:.1} s = {:.1} images/s",
         rows.len(),
@@ -70,6 +66,56 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
         rows.len() as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Export without logits: the vectors the store already holds are reused (cached by model
+/// sha256 and image content), only missing ones are embedded, and they are stored too.
+fn from_store(
+    cfg: &Config,
+    ds: &crate::dataset::Dataset,
+    a: &ExportArgs,
+) -> anyhow::Result<ExitCode> {
+    let store = crate::store::Store::open(&cfg.store_dir)?;
+    let entry = cfg.model(&a.model.name)?;
+    let t0 = std::time::Instant::now();
+    let x = super::index::index_model(cfg, &store, ds, &entry, a.batch.size, None, None)?;
+    for (img, why) in &x.skipped {
+        warn!("skipped {img}: {why}");
+    }
+    let rows: Vec<(usize, Vec<f32>)> =
+        x.vectors.into_iter().enumerate().filter_map(|(i, v)| Some((i, v?))).collect();
+    write_npy(&a.out, &rows, x.dim).with_context(|| format!("writing {}", a.out.display()))?;
+    write_ids(&a.out, ds, &rows)?;
+    say!(
+        "{} images → {} ({}×{}; {} reused from the store, {} embedded on {}, {} not embeddable) in {:.1} s",
+        rows.len(),
+        a.out.display(),
+        rows.len(),
+        x.dim,
+        x.cached,
+        x.embedded,
+        x.device.as_deref().unwrap_or("no device"),
+        x.skipped.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// FILE.ids.txt: the image name of each row.
+fn write_ids(
+    out: &Path,
+    ds: &crate::dataset::Dataset,
+    rows: &[(usize, Vec<f32>)],
+) -> anyhow::Result<()> {
+    let ids = out.with_extension("ids.txt");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&ids).with_context(|| format!("creating {}", ids.display()))?,
+    );
+    for (key, _) in rows {
+        writeln!(f, "{}", ds.samples[*key].name)?;
+    }
+    f.flush()?;
+    Ok(())
 }
 
 /// Writes a float32 `.npy` (format 1.0) with `rows.len()` rows of `dim`, atomically.
