@@ -291,23 +291,34 @@ fn neighbour_text(
     selected: bool,
 ) {
     let rel_span = |text: String| Span::styled(text, rel_style(app, h.rel));
-    let mut head = Span::from(format!("{}. {:.3}", rank + 1, h.score));
-    if selected {
-        head = head.reversed();
-    }
     let name = app.queries.items[h.id as usize].name.clone();
     let lines = if row.compact {
+        // One line, by priority: rank and rel always, then the cosine, then the name.
+        let mut head = Span::from(format!("{}.", rank + 1));
+        if selected {
+            head = head.reversed();
+        }
         let rel = h.rel.map_or("r –".to_owned(), |r| format!("r{r:.2}"));
-        let room = (row.text.width as usize).saturating_sub(head.width() + rel.chars().count() + 2);
-        let name: String = name.chars().take(room).collect();
-        vec![Line::from(vec![
-            head,
-            Span::from(" "),
-            rel_span(rel),
-            Span::from(" "),
-            Span::from(name).dim(),
-        ])]
+        let score = format!("{:.3}", h.score);
+        let width = row.text.width as usize;
+        let mut used = head.width() + 1 + rel.chars().count();
+        let mut spans = vec![head, Span::from(" "), rel_span(rel)];
+        if used + 1 + score.len() <= width {
+            used += 1 + score.len();
+            spans.push(Span::from(" "));
+            spans.push(Span::from(score));
+        }
+        if used + 2 <= width {
+            let room = width - used - 1;
+            spans.push(Span::from(" "));
+            spans.push(Span::from(name.chars().take(room).collect::<String>()).dim());
+        }
+        vec![Line::from(spans)]
     } else {
+        let mut head = Span::from(format!("{}. {:.3}", rank + 1, h.score));
+        if selected {
+            head = head.reversed();
+        }
         let rel = h.rel.map_or("rel –".to_owned(), |r| format!("rel {r:.2}"));
         vec![Line::from(head), Line::from(rel_span(rel)), Line::from(name).dim()]
     };
