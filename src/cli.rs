@@ -179,7 +179,7 @@ pub enum Command {
     /// How well caption relevance agrees with people: Spearman and Kendall against human
     /// similarity ratings of image pairs, per method, with the threshold each level implies.
     #[command(
-        after_help = "Examples:\n  embtui validate --dataset ../shared/data/human-judgments/cxc-sis-test --human ../shared/data/human-judgments/cxc-sis-test/sis_test.csv\n  embtui validate --dataset ~/coco --human ratings.csv --relevance hybrid --json\n  embtui validate --dataset ../shared/data/captions-only --halves\n\nThe CSV has a header and columns image1,image2,score (CxC's agg_score works); images are\nnamed as in the dataset's caption file and need no pixels."
+        after_help = "Examples:\n  embtui validate --dataset ~/cxc-sis-test --human ~/cxc-sis-test/sis_test.csv\n  embtui validate --dataset ~/coco --human ratings.csv --relevance hybrid --json\n  embtui validate --dataset ~/flickr8k --halves\n\nThe CSV has a header and columns image1,image2,score (CxC's agg_score works); images are\nnamed as in the dataset's caption file and need no pixels."
     )]
     Validate(ValidateArgs),
     /// What the vector store holds (datasets, models, selections, sizes); `gc` removes what is

@@ -233,16 +233,7 @@ impl Dataset {
         if all.is_empty() {
             return Err(DatasetError::Empty { root: root.clone(), hint: " (no captions)".into() });
         }
-        let samples = all
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, captions))| Sample {
-                id: i as u32,
-                path: images_dir.join(&name),
-                name,
-                captions,
-            })
-            .collect();
+        let samples = samples(all, &images_dir);
         Ok(Self {
             root,
             format,
@@ -290,16 +281,7 @@ impl Dataset {
             };
             return Err(DatasetError::Empty { root: root.to_owned(), hint });
         }
-        let samples = names
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, captions))| Sample {
-                id: i as u32,
-                path: images_dir.join(&name),
-                name,
-                captions,
-            })
-            .collect();
+        let samples = samples(names, &images_dir);
         Ok(Self {
             root: root.to_owned(),
             format,
@@ -486,6 +468,20 @@ fn what_is(path: &Path) -> Option<&'static str> {
 }
 
 /// The first existing folder among `candidates` (relative to `root`).
+/// Samples numbered in order from (name, captions) pairs, their paths in `images_dir`.
+fn samples(names: Vec<(String, Vec<String>)>, images_dir: &Path) -> Vec<Sample> {
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, captions))| Sample {
+            id: i as u32,
+            path: images_dir.join(&name),
+            name,
+            captions,
+        })
+        .collect()
+}
+
 /// The captions of `root` in `format`, and its image folder (or why none was found).
 fn read_captions(root: &Path, format: Format) -> Result<(Captions, Result<PathBuf>)> {
     Ok(match format {

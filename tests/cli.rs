@@ -420,10 +420,11 @@ fn search_answers_while_another_process_is_indexing() {
         .arg(tmp.path())
         .arg("--dataset")
         .arg(&ds)
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The writer has committed a batch and holds the store while it goes on.
+    wait_for_line(&mut writer, |l| l.contains(" images, "));
     let q = ds.join("Images/1000268201_693b08cb0e.jpg");
     let out = embtui()
         .args([

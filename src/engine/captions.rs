@@ -28,6 +28,28 @@ pub fn relevance(
     Ok(Relevance::with_semantic(method, captions, semantic))
 }
 
+/// One relevance model per method over `captions` (one list per image), the caption vectors
+/// embedded once for all semantic methods, cached in the store at `cfg.store_dir`.
+pub fn relevances(
+    cfg: &Config,
+    methods: &[Method],
+    captions: &[Vec<String>],
+) -> anyhow::Result<Vec<Relevance>> {
+    let semantic = if methods.iter().any(|m| m.needs_semantic()) {
+        let store = Store::open(&cfg.store_dir)?;
+        Some(image_vectors(cfg, Some(&store), captions, &|s| crate::say!("{s}"))?)
+    } else {
+        None
+    };
+    Ok(methods
+        .iter()
+        .map(|&method| match (&semantic, method.needs_semantic()) {
+            (Some(s), true) => Relevance::with_semantic(method, captions, s.clone()),
+            _ => Relevance::new(method, captions),
+        })
+        .collect())
+}
+
 /// Each image's unit mean caption embedding.
 pub fn image_vectors(
     cfg: &Config,

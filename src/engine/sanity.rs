@@ -12,12 +12,10 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::captions::image_vectors;
 use crate::cli::RelevanceArgs;
 use crate::config::Config;
 use crate::dataset::{Dataset, Issue};
 use crate::relevance::{terms, Method, Relevance};
-use crate::store::Store;
 use crate::text::{fit, sanitize, terminal_width, Table};
 
 /// One subject's within-group and unrelated mean relevance.
@@ -164,29 +162,10 @@ fn print_pair(out: &mut impl Write, r: &PairReport) -> std::io::Result<()> {
     Ok(())
 }
 
-/// One relevance model per method over all of `ds` (caption vectors computed once).
+/// One relevance model per method over all of `ds`.
 fn relevances(cfg: &Config, ds: &Dataset, methods: &[Method]) -> anyhow::Result<Vec<Relevance>> {
     let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
-    let mut semantic = None;
-    let store = if methods.iter().any(|m| m.needs_semantic()) {
-        Some(Store::open(&cfg.store_dir)?)
-    } else {
-        None
-    };
-    let say = |s: &str| crate::say!("{s}");
-    methods
-        .iter()
-        .map(|&method| {
-            if !method.needs_semantic() {
-                return Ok(Relevance::new(method, &captions));
-            }
-            if semantic.is_none() {
-                semantic = Some(image_vectors(cfg, store.as_ref(), &captions, &say)?);
-            }
-            let s = semantic.clone().ok_or_else(|| anyhow::anyhow!("no caption vectors"))?;
-            Ok(Relevance::with_semantic(method, &captions, s))
-        })
-        .collect()
+    super::captions::relevances(cfg, methods, &captions)
 }
 
 /// `embtui relevance`: a pair explained, many pairs scored, or same-subject vs unrelated pairs

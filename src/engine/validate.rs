@@ -23,7 +23,6 @@ use crate::metrics as m;
 use crate::relevance::{Method, Relevance};
 use crate::report::Stat;
 use crate::rng::SplitMix64;
-use crate::store::Store;
 use crate::text::{sanitize, terminal_width, Table};
 
 /// Pairs people rate at least this are "top-rated" (CxC: 4 = same meaning, minor details differ).
@@ -187,27 +186,10 @@ pub fn run(cfg: &Config, a: &ValidateArgs) -> anyhow::Result<ExitCode> {
         crate::warn!("{} pairs name images that are not in the dataset; left out", file.unknown);
     }
     let captions: Vec<Vec<String>> = ds.samples.iter().map(|s| s.captions.clone()).collect();
-    let store = if methods.iter().any(|m| m.needs_semantic()) {
-        Some(Store::open(&cfg.store_dir)?)
-    } else {
-        None
-    };
-    let say = |s: &str| crate::say!("{s}");
-    let mut out = Vec::new();
-    let mut semantic = None;
-    for &method in &methods {
-        let rel = if method.needs_semantic() {
-            if semantic.is_none() {
-                semantic =
-                    Some(super::captions::image_vectors(cfg, store.as_ref(), &captions, &say)?);
-            }
-            let s = semantic.clone().context("caption vectors")?;
-            Relevance::with_semantic(method, &captions, s)
-        } else {
-            Relevance::new(method, &captions)
-        };
-        out.push(agreement(&rel, &rated, a.bootstrap, a.seed));
-    }
+    let out: Vec<Agreement> = super::captions::relevances(cfg, &methods, &captions)?
+        .iter()
+        .map(|rel| agreement(rel, &rated, a.bootstrap, a.seed))
+        .collect();
     let first_images = rated.iter().map(|r| r.a).collect::<std::collections::HashSet<_>>().len();
     let report = ValidateReport {
         dataset: ds.root.display().to_string(),
@@ -420,28 +402,9 @@ fn halves(cfg: &Config, ds: &Dataset, methods: &[Method], json: bool) -> anyhow:
     }
     let mut captions: Vec<Vec<String>> = photos.iter().map(|s| s.captions[..2].to_vec()).collect();
     captions.extend(photos.iter().map(|s| s.captions[2..].to_vec()));
-    let store = if methods.iter().any(|m| m.needs_semantic()) {
-        Some(Store::open(&cfg.store_dir)?)
-    } else {
-        None
-    };
-    let say = |s: &str| crate::say!("{s}");
-    let mut semantic = None;
     let mut rows = Vec::new();
-    for &method in methods {
-        let rel = if method.needs_semantic() {
-            if semantic.is_none() {
-                semantic =
-                    Some(super::captions::image_vectors(cfg, store.as_ref(), &captions, &say)?);
-            }
-            Relevance::with_semantic(
-                method,
-                &captions,
-                semantic.clone().context("caption vectors")?,
-            )
-        } else {
-            Relevance::new(method, &captions)
-        };
+    for rel in super::captions::relevances(cfg, methods, &captions)? {
+        let method = rel.method;
         let ranks = partner_ranks(&rel, n);
         let mut sorted = ranks.clone();
         sorted.sort_unstable();
