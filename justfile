@@ -64,10 +64,20 @@ demo: setup build
     fi
     echo "== evaluating the offline models on $ds (store: .demo-store)"
     ./target/release/embtui eval --dataset "$ds" --store .demo-store \
-        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus
+        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus \
+        --per-query --out target/demo-eval.json --html target/demo-report.html
+    ./target/release/embtui figure --dataset "$ds" --store .demo-store --pick disagree:3 \
+        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus --out target/demo-figure.png
     echo
+    echo "Open target/demo-report.html in a browser and target/demo-figure.png in an image viewer."
     echo "Your own Flickr30k: ./target/release/embtui eval --dataset /path/to/flickr30k --model efficientnet-lite0"
     echo "Nearest photos:     ./target/release/embtui search photo.jpg --dataset /path/to/flickr30k --model efficientnet-lite0 --show"
+
+# The README's figure (docs/figure.png), made by embtui from the 1,000 Flickr8k photos.
+figure: setup build
+    ./target/release/embtui figure --dataset {{data}}/flickr8k-1k --store .demo-store -k 4 \
+        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus \
+        --pick disagree:2 --out docs/figure.png
 
 # Formatting and lints (rustfmt check, clippy pedantic with the allow-list in Cargo.toml, -D warnings).
 lint:

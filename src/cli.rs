@@ -64,7 +64,7 @@ pub struct DatasetArgs {
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,
     /// Force a caption layout instead of detecting it.
-    #[arg(long, value_enum)]
+    #[arg(long = "layout", value_enum, value_name = "LAYOUT")]
     pub format: Option<Format>,
     /// Keep only this split (Karpathy JSON, Hugging Face CSV, Flickr8k lists), e.g. `test`.
     #[arg(long)]
@@ -132,9 +132,21 @@ pub enum Command {
     Index(IndexArgs),
     /// Index what is missing, then score each model with caption-overlap retrieval metrics.
     #[command(
-        after_help = "Examples:\n  embtui eval --dataset ~/flickr30k --model efficientnet-lite0,open-nsfw\n  embtui eval --dataset D --model M --json --out report.json\n  embtui eval --dataset D --model M --check eval/baseline.json --tolerance 0.01"
+        after_help = "Examples:\n  embtui eval --dataset ~/flickr30k --model efficientnet-lite0,open-nsfw\n  embtui eval --dataset D --model M --json --out report.json\n  embtui eval --dataset D --model M --check eval/baseline.json --tolerance 0.01\n  embtui eval --dataset D --model M1,M2 --format md >> README.md\n  embtui eval --dataset D --model M1,M2 --per-query --out eval.json --html report.html"
     )]
     Eval(EvalArgs),
+    /// The article's figure: per query its photo and caption, then each model's top-k
+    /// neighbours framed by caption relevance, as a PNG (or SVG) contact sheet.
+    #[command(
+        after_help = "Examples:\n  embtui figure --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus --out fig.png\n  embtui figure --dataset D --model M1,M2 --queries 1000268201_693b08cb0e.jpg,1001773457_577c3a7d70.jpg --out fig.svg\n  embtui figure --dataset D --model M1,M2,M3 --pick random:4 -k 3 --out fig.png --json"
+    )]
+    Figure(FigureArgs),
+    /// One self-contained HTML report from a saved evaluation (thumbnails embedded, works
+    /// offline, prints well).
+    #[command(
+        after_help = "Examples:\n  embtui eval --dataset ~/flickr30k --model M1,M2 --per-query --json --out eval.json\n  embtui report --from eval.json --out report.html\n  embtui report --from eval.json --dataset /moved/flickr30k --gallery 12 --out report.html"
+    )]
+    Report(ReportArgs),
     /// The k nearest dataset images to any image file (or to a text, for CLIP/SigLIP).
     #[command(
         after_help = "Examples:\n  embtui search photo.jpg --dataset ~/flickr30k --model dinov2-s14-imgfocus -k 5 --show\n  embtui search --text \"a dog in the snow\" --dataset ~/flickr30k --model clip-vit-b32"
@@ -225,12 +237,22 @@ pub struct EvalArgs {
     pub models: ModelsArg,
     #[command(flatten)]
     pub metric: MetricArgs,
-    /// Print only the JSON report on stdout.
-    #[arg(long)]
+    /// Print only the JSON report on stdout (same as --format json).
+    #[arg(long, conflicts_with = "output")]
     pub json: bool,
+    /// What stdout gets: a table for the terminal, the JSON report, a Markdown leaderboard
+    /// (READMEs, pull requests) or tidy CSV (model,metric,mean,ci_low,ci_high).
+    #[arg(long = "format", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Add each query's metrics and top-k neighbours per model to the JSON report.
+    #[arg(long)]
+    pub per_query: bool,
     /// Also write the JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Also write the HTML report to FILE (`embtui report`; per-query results included).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Compare with a saved report; exit 1 if a metric dropped by more than --tolerance.
     #[arg(long, value_name = "BASELINE")]
     pub check: Option<PathBuf>,
@@ -239,6 +261,95 @@ pub struct EvalArgs {
     pub tolerance: f64,
     #[command(flatten)]
     pub batch: BatchArg,
+}
+
+/// What `eval` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Md,
+    Csv,
+}
+
+/// Which queries a figure shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// The N queries where the models' per-query nDCG differ most.
+    Disagree(usize),
+    /// N queries at random (with --seed).
+    Random(usize),
+}
+
+/// `disagree`, `disagree:N` or `random:N` (N in 1..=100).
+fn parse_pick(s: &str) -> Result<Pick, String> {
+    let (kind, n) = s.split_once(':').map_or((s, None), |(k, n)| (k, Some(n)));
+    let n = match n {
+        None => 6,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| format!("{n:?} is not a number of queries from 1 to 100"))?,
+    };
+    match kind {
+        "disagree" => Ok(Pick::Disagree(n)),
+        "random" => Ok(Pick::Random(n)),
+        _ => Err(format!("{s:?}: use disagree, disagree:N or random:N")),
+    }
+}
+
+/// `embtui figure`.
+#[derive(Debug, Args)]
+pub struct FigureArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    #[command(flatten)]
+    pub models: ModelsArg,
+    /// How two images' captions are compared (frames and scores).
+    #[arg(long, value_enum, default_value_t = Method::Hybrid)]
+    pub relevance: Method,
+    /// Relevance threshold τ in [0, 1] (green frames) [default: the method's calibrated τ].
+    #[arg(long, value_parser = parse_unit)]
+    pub threshold: Option<f32>,
+    /// Query images by name, comma-separated (as in the caption file).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,…", conflicts_with = "pick")]
+    pub queries: Vec<String>,
+    /// Which queries: where models disagree most, or at random [default: disagree:6].
+    #[arg(long, value_parser = parse_pick, value_name = "disagree[:N]|random:N")]
+    pub pick: Option<Pick>,
+    /// Neighbours per model row (1-10); the row's score is nDCG at this k.
+    #[arg(short, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub k: u64,
+    /// The file to write: .png, or .svg (an SVG with the thumbnails embedded).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Write SVG whatever --out ends with.
+    #[arg(long)]
+    pub svg: bool,
+    /// Print the layout (size, every tile's place, image and relevance) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub batch: BatchArg,
+}
+
+/// `embtui report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON report of `embtui eval --json --out FILE` (with --per-query for the gallery and
+    /// the distributions).
+    #[arg(long, value_name = "EVAL.json")]
+    pub from: PathBuf,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
+    /// Where the dataset's photos are now [default: the report's dataset root].
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+    /// How many disagreement queries the gallery shows.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub gallery: u64,
 }
 
 /// `embtui search`.
@@ -371,7 +482,7 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,
     /// Force a caption layout instead of detecting it.
-    #[arg(long, value_enum)]
+    #[arg(long = "layout", value_enum, value_name = "LAYOUT")]
     pub format: Option<Format>,
     /// Human ratings: CSV with a header and columns image1,image2,score (or agg_score).
     #[arg(long, value_name = "CSV", required_unless_present = "halves")]

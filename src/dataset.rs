@@ -1,6 +1,6 @@
 //! Datasets: images with their human captions, read from the layouts they are distributed in.
 //!
-//! `Dataset::open` detects the layout (or takes `--format`), reads captions leniently (a bad
+//! `Dataset::open` detects the layout (or takes `--layout`), reads captions leniently (a bad
 //! line is recorded as an [`Issue`] with file and line, never a panic) and never reads outside
 //! the image folder.
 
@@ -79,7 +79,7 @@ pub enum DatasetError {
     NotReadable { path: PathBuf, why: String },
     #[error("{file} is not a text file (binary data at byte {offset}); pass the caption file of the dataset (see docs/datasets.md)")]
     Binary { file: PathBuf, offset: usize },
-    #[error("no known dataset layout in {root}: found none of {looked}; it holds {found}; pass --format, or see docs/datasets.md")]
+    #[error("no known dataset layout in {root}: found none of {looked}; it holds {found}; pass --layout, or see docs/datasets.md")]
     Unknown { root: PathBuf, looked: String, found: String },
     #[error("dataset {root}: no image folder found (looked for {looked})")]
     NoImages { root: PathBuf, looked: String },

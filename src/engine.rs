@@ -9,6 +9,7 @@ pub mod captions;
 pub mod embed;
 pub mod eval;
 pub mod export;
+pub mod figure;
 pub mod index;
 pub mod sanity;
 pub mod search;
@@ -45,6 +46,8 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             clap_complete::generate(a.shell, &mut cmd, "embtui", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Figure(a) => figure::run(cfg, &a),
+        Command::Report(a) => figure::report(cfg, &a),
         Command::Browse(_) => unreachable!("main dispatches browse to the TUI"),
     }
 }

@@ -1,10 +1,15 @@
-//! The evaluation report (`embtui.eval/1`, see docs/report.md and eval/report.schema.json) and
-//! its writers: JSON, a terminal table, and the regression check against a saved report.
+//! The evaluation report (`embtui.eval/2`, see docs/report.md and eval/report.schema.json) and
+//! its writers: JSON, a terminal table (`table`), Markdown and CSV leaderboards (`formats`), the
+//! article's figure as PNG/SVG (`figure`), the HTML report (`html`), and the regression check
+//! against a saved report.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod figure;
+pub mod formats;
+pub mod html;
 pub mod table;
 
 pub use table::{metrics_lines, table};
@@ -120,6 +125,75 @@ pub struct EvalReport {
     pub baselines: Baselines,
     pub comparisons: Vec<Comparison>,
     pub environment: Environment,
+    /// Each query's metrics and top-k neighbours per model (`eval --per-query`), in query
+    /// order; absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_query: Vec<QueryResult>,
+}
+
+/// One query of `per_query`: the image, its first caption, how many images are relevant to
+/// it (R at τ) and, per model (keyed by model name), its scores and neighbours.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct QueryResult {
+    pub image: String,
+    pub caption: String,
+    pub relevant: usize,
+    pub models: BTreeMap<String, QueryModel>,
+}
+
+/// One model's view of one query: every metric's value and the top k neighbours.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct QueryModel {
+    pub metrics: BTreeMap<String, f64>,
+    pub top: Vec<Hit>,
+}
+
+/// A neighbour: the image, its cosine to the query, and the caption relevance of the pair.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Hit {
+    pub image: String,
+    pub cosine: f32,
+    pub relevance: f32,
+}
+
+impl EvalReport {
+    /// The metric models are ranked by: nDCG at the largest k.
+    pub fn main_metric(&self) -> String {
+        format!("ndcg@{}", self.k.iter().max().copied().unwrap_or(10))
+    }
+}
+
+/// How far the models disagree on a query: the spread (max − min) of their main metric.
+pub fn disagreement(q: &QueryResult, metric: &str) -> f64 {
+    let v: Vec<f64> = q.models.values().filter_map(|m| m.metrics.get(metric).copied()).collect();
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    if v.len() < 2 {
+        0.0
+    } else {
+        max - min
+    }
+}
+
+/// Queries (indices into `per_query`) where the models disagree most, the largest spread
+/// first (ties: query order).
+pub fn most_disagreeing(per_query: &[QueryResult], metric: &str, n: usize) -> Vec<usize> {
+    let mut order: Vec<(usize, f64)> =
+        per_query.iter().enumerate().map(|(i, q)| (i, disagreement(q, metric))).collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    order.into_iter().take(n).map(|(i, _)| i).collect()
+}
+
+/// The colour of a caption relevance, as in the TUI: green at or above τ, amber above τ/3,
+/// red below.
+pub fn relevance_rgb(relevance: f32, threshold: f32) -> [u8; 3] {
+    if relevance >= threshold {
+        [34, 139, 34]
+    } else if relevance >= threshold / 3.0 {
+        [222, 150, 0]
+    } else {
+        [200, 40, 40]
+    }
 }
 
 /// "0.394 [.383,.407]": a mean with its interval, short enough for narrow terminals.
@@ -241,6 +315,7 @@ pub(crate) mod tests {
                 gpu: None,
                 threads: 1,
             },
+            per_query: vec![],
         }
     }
 

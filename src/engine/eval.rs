@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use rayon::prelude::*;
 
 use super::index::{index_all, Indexed};
-use crate::cli::{EvalArgs, MetricArgs};
+use crate::cli::{EvalArgs, MetricArgs, OutputFormat};
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::metrics as m;
@@ -48,6 +48,8 @@ pub struct EvalOptions {
     pub threshold_given: bool,
     pub bootstrap: usize,
     pub seed: u64,
+    /// Keep each query's metrics and top-k neighbours per model in the report.
+    pub per_query: bool,
 }
 
 impl Default for EvalOptions {
@@ -60,6 +62,7 @@ impl Default for EvalOptions {
             threshold_given: false,
             bootstrap: 1000,
             seed: 0,
+            per_query: false,
         }
     }
 }
@@ -94,11 +97,12 @@ pub type OnStage<'a> = &'a (dyn Fn(&str, f64) + Sync);
 
 /// `embtui eval`.
 pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let opts = EvalOptions::from(&a.metric);
+    let mut opts = EvalOptions::from(&a.metric);
+    opts.per_query = a.per_query || a.html.is_some();
     // Read the baseline and check the output path first: a bad path should fail before
     // minutes of embedding.
     let baseline = a.check.as_deref().map(load_report).transpose()?;
-    if let Some(p) = &a.out {
+    for p in a.out.iter().chain(&a.html) {
         check_writable(p)?;
     }
     let ds = cfg.dataset(&a.data)?;
@@ -128,18 +132,28 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
             stage.clone_into(&mut last);
         }
     };
-    let rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
+    let mut rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
+    if let Some(p) = &a.html {
+        super::figure::write_html(&rep, &ds.images_dir, 6, p)?;
+    }
+    if !a.per_query {
+        rep.per_query.clear();
+    }
     let text = serde_json::to_string_pretty(&rep)?;
     if let Some(p) = &a.out {
         std::fs::write(p, format!("{text}\n"))
             .with_context(|| format!("writing {}", p.display()))?;
     }
     let mut stdout = std::io::stdout().lock();
-    if a.json {
-        writeln!(stdout, "{text}")?;
-    } else {
-        let width = crate::text::terminal_width();
-        write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep, width)))?;
+    let format = if a.json { OutputFormat::Json } else { a.output };
+    match format {
+        OutputFormat::Json => writeln!(stdout, "{text}")?,
+        OutputFormat::Md => write!(stdout, "{}", report::formats::markdown(&rep))?,
+        OutputFormat::Csv => write!(stdout, "{}", report::formats::csv(&rep))?,
+        OutputFormat::Table => {
+            let width = crate::text::terminal_width();
+            write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep, width)))?;
+        }
     }
     let (Some(b), Some(path)) = (baseline, &a.check) else { return Ok(ExitCode::SUCCESS) };
     let regs = report::regressions(&rep, &b, a.tolerance);
@@ -168,7 +182,7 @@ pub fn check_writable(p: &Path) -> anyhow::Result<()> {
 }
 
 /// Reads a saved report for `--check`.
-fn load_report(p: &Path) -> anyhow::Result<EvalReport> {
+pub fn load_report(p: &Path) -> anyhow::Result<EvalReport> {
     let text = crate::files::read_to_string(p, 256 << 20, "a report")
         .with_context(|| format!("reading baseline {}", p.display()))?;
     let r: EvalReport = serde_json::from_str(&text).with_context(|| {
@@ -311,9 +325,15 @@ impl PerQuery {
     }
 }
 
-/// Every metric of every query, read off each query's exact top list.
-pub fn score_lists(lists: &[TopList], truth: &Truth, rel: &Relevance, o: &EvalOptions) -> PerQuery {
-    let rows: Vec<BTreeMap<String, f64>> = lists
+/// Every metric of every query, read off each query's exact top list (query order; MAP@R
+/// and MRR only where something is relevant).
+fn metric_rows(
+    lists: &[TopList],
+    truth: &Truth,
+    rel: &Relevance,
+    o: &EvalOptions,
+) -> Vec<BTreeMap<String, f64>> {
+    lists
         .par_iter()
         .enumerate()
         .map(|(q, list)| {
@@ -335,8 +355,7 @@ pub fn score_lists(lists: &[TopList], truth: &Truth, rel: &Relevance, o: &EvalOp
             }
             vals
         })
-        .collect();
-    PerQuery::from_rows(rows)
+        .collect()
 }
 
 /// Expected metric values of a uniformly random ranking, averaged over queries.
@@ -434,6 +453,8 @@ pub struct Evaluation {
 struct Scored {
     report: ModelReport,
     per_query: PerQuery,
+    /// With `per_query`: each query's metrics and its top k_max neighbours.
+    rows: Vec<(BTreeMap<String, f64>, TopList)>,
 }
 
 /// Dataset ids of the images every model embedded: the queries and candidates of an
@@ -492,7 +513,10 @@ pub fn evaluate_with(
         .map(|x| score_model(store, x, keep, &truth, rel, o, on_stage))
         .collect::<anyhow::Result<_>>()?;
     on_stage("intervals and comparisons", 0.0);
-    let report = assemble(ds, indexed, keep, &truth, rel, &scored, o);
+    let mut report = assemble(ds, indexed, keep, &truth, rel, &scored, o);
+    if o.per_query {
+        report.per_query = query_results(ds, keep, &truth, rel, &scored);
+    }
     let per_query = scored.into_iter().map(|s| s.per_query).collect();
     Ok(Evaluation { report, per_query })
 }
@@ -516,7 +540,17 @@ fn score_model(
     }
     let lists = top_lists(&flat, x.dim, &truth.list_lengths(o), &|f| on_stage(&stage, f));
     drop(flat);
-    let per_query = score_lists(&lists, truth, rel, o);
+    let metric_rows = metric_rows(&lists, truth, rel, o);
+    let rows = if o.per_query {
+        metric_rows
+            .iter()
+            .cloned()
+            .zip(lists.iter().map(|l| l.iter().take(o.k_max()).copied().collect()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let per_query = PerQuery::from_rows(metric_rows);
     let (recall, search_k) = ann_recall(store, x, keep, &lists)?;
     store.release_mapped_pages();
     on_stage(&format!("{} ranked and scored in {:.1} s", x.model, t.elapsed().as_secs_f64()), 1.0);
@@ -545,7 +579,40 @@ fn score_model(
             build_seconds: meta.map_or(0.0, |m| m.build_seconds),
         },
     };
-    Ok(Scored { report, per_query })
+    Ok(Scored { report, per_query, rows })
+}
+
+/// Each query's metrics and top neighbours per model (neighbours with cosine and relevance).
+fn query_results(
+    ds: &Dataset,
+    keep: &[usize],
+    truth: &Truth,
+    rel: &Relevance,
+    scored: &[Scored],
+) -> Vec<report::QueryResult> {
+    let name = |i: u32| ds.samples[keep[i as usize]].name.clone();
+    (0..keep.len())
+        .map(|q| report::QueryResult {
+            image: name(q as u32),
+            caption: ds.samples[keep[q]].captions.first().cloned().unwrap_or_default(),
+            relevant: truth.r[q],
+            models: scored
+                .iter()
+                .map(|s| {
+                    let (metrics, top) = &s.rows[q];
+                    let top = top
+                        .iter()
+                        .map(|&(cosine, d)| report::Hit {
+                            image: name(d),
+                            cosine,
+                            relevance: rel.pair(q, d as usize),
+                        })
+                        .collect();
+                    (s.report.name.clone(), report::QueryModel { metrics: metrics.clone(), top })
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// The report: intervals for every metric (shared resamples), baselines, comparisons.
@@ -593,6 +660,7 @@ fn assemble(
         baselines: Baselines { random: random_baseline(truth, o), oracle: oracle(truth, o) },
         comparisons: comparisons(scored, o),
         environment: super::environment(),
+        per_query: Vec::new(),
     }
 }
 

@@ -8,7 +8,7 @@ use super::{ci_cell, EvalReport, ModelReport};
 use crate::text::{fit, short_names};
 
 /// The main metrics at the largest k, in order of importance.
-fn metric_names(r: &EvalReport) -> Vec<String> {
+pub(super) fn metric_names(r: &EvalReport) -> Vec<String> {
     let k = r.k.iter().max().copied().unwrap_or(10);
     vec![
         format!("ndcg@{k}"),
@@ -95,7 +95,7 @@ fn render(r: &EvalReport, names: &[String], metrics: &[String], intervals: usize
     lines
 }
 
-fn best_model(r: &EvalReport) -> Option<&str> {
+pub(super) fn best_model(r: &EvalReport) -> Option<&str> {
     let key = metric_names(r).swap_remove(0);
     r.models
         .iter()

@@ -1,0 +1,254 @@
+//! `figure` (the article's contact sheet as PNG or SVG) and `report` (the HTML report of a
+//! saved evaluation); `eval --html` shares the HTML path. Layout and drawing live in
+//! `report::figure` and `report::html`; this file evaluates, picks the queries and loads the
+//! thumbnails.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use image::RgbImage;
+use rayon::prelude::*;
+
+use super::eval::{check_writable, evaluate, EvalOptions};
+use super::index::index_all;
+use crate::cli::{FigureArgs, Pick, ReportArgs};
+use crate::config::Config;
+use crate::dataset::Dataset;
+use crate::report::figure::{self, Block, Row, Spec};
+use crate::report::{self, EvalReport, QueryResult};
+use crate::rng::SplitMix64;
+use crate::store::Store;
+use crate::{decode, say, warn};
+
+/// Thumbnails (fitted into the figure's tile) of `names`, decoded in parallel; names whose
+/// file is missing or unreadable are left out with a warning (their tiles say "missing").
+pub fn thumbnails(images_dir: &Path, names: &BTreeSet<String>) -> HashMap<String, RgbImage> {
+    names
+        .par_iter()
+        .filter_map(|name| {
+            let path = images_dir.join(name);
+            match decode::load_rgb(&path) {
+                Ok(img) => Some((name.clone(), figure::thumbnail(&img))),
+                Err(e) => {
+                    warn!("{}: {e}; its tile is left grey", path.display());
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, so a failed run never leaves
+/// half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644))
+        .tempfile_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `embtui figure`.
+pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
+    let svg = a.svg
+        || match a.out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref()
+        {
+            Some("svg") => true,
+            Some("png") => false,
+            _ => bail!("--out {}: name a .png or .svg file (or pass --svg)", a.out.display()),
+        };
+    check_writable(&a.out)?;
+    let pick = a.pick.clone().unwrap_or(Pick::Disagree(6));
+    if a.queries.is_empty() && matches!(pick, Pick::Disagree(_)) && a.models.names.len() < 2 {
+        bail!("--pick disagree compares models: name two or more with --model, or use --pick random:N or --queries");
+    }
+    let ds = cfg.dataset(&a.data)?;
+    if !ds.has_captions() {
+        bail!("{} is a plain image folder: the figure frames neighbours by caption relevance, which needs captions", ds.root.display());
+    }
+    let store = Store::open(&cfg.store_dir)?;
+    let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
+    let k = usize::try_from(a.k).unwrap_or(5);
+    let threshold = a.threshold.unwrap_or_else(|| a.relevance.default_threshold());
+    let opts = EvalOptions {
+        ks: vec![k],
+        method: a.relevance,
+        threshold,
+        threshold_given: a.threshold.is_some(),
+        bootstrap: 100,
+        per_query: true,
+        ..EvalOptions::default()
+    };
+    let said = std::sync::Mutex::new(String::new());
+    let on_stage = |stage: &str, _: f64| {
+        let mut last = said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last != stage {
+            say!("figure: {stage}");
+            stage.clone_into(&mut last);
+        }
+    };
+    let rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
+    let chosen = choose(&rep, &a.queries, &pick, a.data.seed)?;
+    let spec = spec_of(&rep, &chosen);
+    let layout = figure::layout(&spec);
+    let names: BTreeSet<String> = layout.tiles.iter().map(|t| t.image.clone()).collect();
+    let thumbs = thumbnails(&ds.images_dir, &names);
+    let get = |n: &str| thumbs.get(n).cloned();
+    let bytes =
+        if svg { figure::svg(&layout, &get)?.into_bytes() } else { figure::png(&layout, &get)? };
+    write_atomic(&a.out, &bytes)?;
+    say!(
+        "wrote {} ({}×{} px, {} queries, {} tiles, {} KB)",
+        a.out.display(),
+        layout.width,
+        layout.height,
+        chosen.len(),
+        layout.tiles.len(),
+        bytes.len() / 1024
+    );
+    if a.json {
+        let doc = serde_json::json!({
+            "out": a.out,
+            "format": if svg { "svg" } else { "png" },
+            "width": layout.width,
+            "height": layout.height,
+            "threshold": threshold,
+            "metric": rep.main_metric(),
+            "queries": chosen.iter().map(|&i| &rep.per_query[i].image).collect::<Vec<_>>(),
+            "tiles": layout.tiles,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The queries (indices into `per_query`) a figure shows: the named ones, the most
+/// disagreed on, or a seeded random draw.
+fn choose(
+    rep: &EvalReport,
+    named: &[String],
+    pick: &Pick,
+    seed: u64,
+) -> anyhow::Result<Vec<usize>> {
+    let pq = &rep.per_query;
+    if !named.is_empty() {
+        let at: HashMap<&str, usize> =
+            pq.iter().enumerate().map(|(i, q)| (q.image.as_str(), i)).collect();
+        return named
+            .iter()
+            .map(|n| {
+                at.get(n.as_str()).copied().with_context(|| {
+                    format!(
+                        "--queries: no evaluated image is named {:?}; use names as in the caption file, e.g. {}",
+                        crate::text::sanitize(n),
+                        pq.first().map_or("", |q| q.image.as_str())
+                    )
+                })
+            })
+            .collect();
+    }
+    Ok(match *pick {
+        Pick::Disagree(n) => report::most_disagreeing(pq, &rep.main_metric(), n),
+        Pick::Random(n) => {
+            let mut rng = SplitMix64(seed);
+            let mut order: Vec<usize> = (0..pq.len()).collect();
+            for i in 0..n.min(order.len()) {
+                let j = i + rng.below(order.len() - i);
+                order.swap(i, j);
+            }
+            order.truncate(n.min(pq.len()));
+            order
+        }
+    })
+}
+
+/// The figure's content: a block per chosen query, a row per model (report order).
+fn spec_of(rep: &EvalReport, chosen: &[usize]) -> Spec {
+    let metric = rep.main_metric();
+    let blocks = chosen.iter().map(|&i| block_of(rep, &rep.per_query[i], &metric)).collect();
+    Spec {
+        title: format!(
+            "embtui · {} ({} images) · caption relevance {} τ={}",
+            rep.dataset.root, rep.dataset.images, rep.relevance.method, rep.relevance.threshold
+        ),
+        threshold: rep.relevance.threshold,
+        metric,
+        blocks,
+    }
+}
+
+fn block_of(rep: &EvalReport, q: &QueryResult, metric: &str) -> Block {
+    Block {
+        query: q.image.clone(),
+        caption: q.caption.clone(),
+        rows: rep
+            .models
+            .iter()
+            .filter_map(|m| {
+                let qm = q.models.get(&m.name)?;
+                Some(Row {
+                    model: m.name.clone(),
+                    hits: qm.top.clone(),
+                    score: qm.metrics.get(metric).copied().unwrap_or(0.0),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The HTML report of `rep` with thumbnails from `images_dir`, written to `out`.
+pub fn write_html(
+    rep: &EvalReport,
+    images_dir: &Path,
+    gallery: usize,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let metric = rep.main_metric();
+    let mut names = BTreeSet::new();
+    for i in report::most_disagreeing(&rep.per_query, &metric, gallery) {
+        let q = &rep.per_query[i];
+        names.insert(q.image.clone());
+        names.extend(q.models.values().flat_map(|m| m.top.iter().map(|h| h.image.clone())));
+    }
+    let thumbs = thumbnails(images_dir, &names);
+    let html = report::html::render(rep, &|n| thumbs.get(n).cloned(), gallery)?;
+    write_atomic(out, html.as_bytes())?;
+    say!(
+        "wrote {} ({} KB, {} gallery queries)",
+        out.display(),
+        html.len() / 1024,
+        gallery.min(rep.per_query.len())
+    );
+    Ok(())
+}
+
+/// `embtui report`.
+pub fn report(_cfg: &Config, a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    check_writable(&a.out)?;
+    let rep = super::eval::load_report(&a.from)?;
+    let root = a.dataset.clone().unwrap_or_else(|| PathBuf::from(&rep.dataset.root));
+    let gallery = usize::try_from(a.gallery).unwrap_or(6);
+    if rep.per_query.is_empty() {
+        warn!(
+            "{} has no per-query results, so the report has no gallery and no distributions; make it with `embtui eval … --per-query --json --out FILE`",
+            a.from.display()
+        );
+    }
+    let images_dir = match Dataset::open_captions(&root, None) {
+        Ok(ds) => ds.images_dir,
+        Err(e) => {
+            if !rep.per_query.is_empty() && gallery > 0 {
+                warn!("{e}; the gallery's tiles are left grey (pass --dataset with where the photos are now)");
+            }
+            root
+        }
+    };
+    write_html(&rep, &images_dir, gallery, &a.out)?;
+    Ok(ExitCode::SUCCESS)
+}
