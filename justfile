@@ -100,6 +100,11 @@ bench-scale *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/scale.py {{ARGS}}
 
+# 12-megapixel photos (4032×3024, generated from the real ones): DCT-scaled vs exact decode vs the
+# PIL loop, and their parity (docs/performance.md "Large photos").
+bench-large *ARGS: setup build
+    {{py}} bench/large.py {{ARGS}}
+
 # Python with torch + transformers for the Hugging Face exporter (.venv-export, on Debian's torch).
 venv-export:
     #!/usr/bin/env bash

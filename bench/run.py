@@ -3,7 +3,7 @@
 
 Runs `embtui bench …` (Rust) and the Python/PIL/onnxruntime/faiss baselines on the same data,
 writes .bench/results.json and prints the tables that docs/performance.md records.
-Usage: bench/run.py [--data ../shared/data/flickr8k-1k] [--quick]
+Usage: bench/run.py [--data ../shared/data/flickr8k-1k] [--quick] [--only embed,search,eval,tui,large]
 """
 import argparse
 import json
@@ -19,6 +19,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "onnx"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 import reference  # noqa: E402
 
 BIN = os.path.join(ROOT, "target", "release", "embtui")
@@ -74,15 +75,41 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "flickr8k-1k"))
     ap.add_argument("--quick", action="store_true", help="fewer images and sizes (a smoke run)")
+    ap.add_argument("--only", default="embed,search,eval,tui,large",
+                    help="comma-separated sections to run (default: all)")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     if not os.path.isdir(args.data):
         sys.exit(f"bench needs a Flickr8k-style dataset at {args.data} (pass --data)")
     limit = ["--limit", "200"] if args.quick else []
     images = os.path.join(args.data, "Images")
     names = sorted(os.listdir(images))[: 200 if args.quick else None]
     res = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
-           "date": time.strftime("%Y-%m-%d"), "embed": [], "search": [], "eval": None, "tui": None}
+           "date": time.strftime("%Y-%m-%d"), "embed": [], "search": [], "eval": None, "tui": None,
+           "large": None}
     print(f"machine: {res['machine']['cpu']}, {os.cpu_count()} cores", flush=True)
+    if "embed" in only:
+        embed_section(args, res, limit, images, names)
+    if "search" in only:
+        search_section(args, res, limit)
+    if "eval" in only:
+        eval_section(args, res, limit)
+    if "tui" in only:
+        print("\n== 6. TUI key press to frame (thumbnails cached)")
+        res["tui"] = embtui("bench", "--json", "tui", "--dataset", args.data, *limit)
+        print(f"p50 {res['tui']['p50_ms']:.2f} ms, p99 {res['tui']['p99_ms']:.2f} ms")
+    if "large" in only:
+        print("\n== 7. large photos (4032×3024): DCT-scaled decode vs exact vs the PIL loop")
+        import large
+        res["large"] = large.run(args.data, 8 if args.quick else 48, "efficientnet-lite0")
+    os.makedirs(os.path.join(ROOT, ".bench"), exist_ok=True)
+    path = os.path.join(ROOT, ".bench", "results.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=2)
+    print(f"\nwrote {path}")
+
+
+def embed_section(args, res, limit, images, names):
     print("\n== 1-3. embedding, images/s (batch 16, CPU)")
     print(f"{'model':<22}{'embtui e2e':>11}{'infer only':>11}{'ratio':>7}{'python e2e':>11}{'speed-up':>9}"
           f"{'prep/core':>10}{'PIL prep':>9}")
@@ -94,6 +121,9 @@ def main():
         print(f"{m:<22}{r['end_to_end_images_per_s']:>11.1f}{r['inference_only_images_per_s']:>11.1f}"
               f"{r['ratio']:>7.2f}{py_e2e:>11.1f}{r['end_to_end_images_per_s'] / py_e2e:>8.2f}x"
               f"{r['decode_preprocess_images_per_s_per_core']:>10.1f}{py_pre:>9.1f}", flush=True)
+
+
+def search_section(args, res, limit):
     print("\n== 4. search: exact top-10 (queries/s) vs faiss IndexFlatIP; arroy build, latency, recall@10")
     sizes = [(30000, 384)] if args.quick else [(30000, 384), (30000, 768), (30000, 1280),
                                                (100000, 384), (100000, 768), (100000, 1280)]
@@ -124,6 +154,9 @@ def main():
         ann = "  ".join(f"{a['search_k']}: {a['p50_ms']:.2f}/{a['p99_ms']:.2f}/{a['recall@10']:.3f}" for a in r["ann"])
         print(f"{r['vectors']:<34}{r['exact_queries_per_s']:>10.0f}{r['faiss_queries_per_s']:>10.0f}"
               f"{r['arroy_build_seconds']:>9.2f}  {ann}", flush=True)
+
+
+def eval_section(args, res, limit):
     print("\n== 5. full eval of the four offline models (fresh store), wall time")
     store = tempfile.mkdtemp(prefix="embtui-bench-eval")
     try:
@@ -134,14 +167,6 @@ def main():
     finally:
         shutil.rmtree(store, ignore_errors=True)
     print(f"eval: {res['eval']['seconds']:.1f} s")
-    print("\n== 6. TUI key press to frame (thumbnails cached)")
-    res["tui"] = embtui("bench", "--json", "tui", "--dataset", args.data, *limit)
-    print(f"p50 {res['tui']['p50_ms']:.2f} ms, p99 {res['tui']['p99_ms']:.2f} ms")
-    os.makedirs(os.path.join(ROOT, ".bench"), exist_ok=True)
-    path = os.path.join(ROOT, ".bench", "results.json")
-    with open(path, "w") as f:
-        json.dump(res, f, indent=2)
-    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,17 @@ pub struct Global {
     /// Embed truncated JPEGs anyway (the missing part is grey); they are counted in reports.
     #[arg(long, global = true)]
     pub accept_truncated: bool,
+    /// fast: JPEGs at least twice the model's input are decoded at 1/2-1/8 scale (DCT
+    /// scaling, as Pillow's draft), then resampled exactly; exact: always decode full size.
+    #[arg(long, global = true, value_enum, default_value_t = DecodeMode::Fast)]
+    pub decode: DecodeMode,
+}
+
+/// How large JPEGs are decoded (docs/performance.md "Large photos").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecodeMode {
+    Fast,
+    Exact,
 }
 
 /// Which images of a dataset to use.

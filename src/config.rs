@@ -47,6 +47,8 @@ impl Config {
             decode: DecodeOptions {
                 max_pixels: g.max_megapixels * 1_000_000,
                 accept_truncated: g.accept_truncated,
+                exact: g.decode == crate::cli::DecodeMode::Exact,
+                draft: None,
             },
         })
     }

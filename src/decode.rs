@@ -54,19 +54,43 @@ pub struct DecodeOptions {
     pub max_pixels: u64,
     /// Decode truncated JPEGs anyway (the missing part is grey); the caller counts them.
     pub accept_truncated: bool,
+    /// Never decode at reduced scale (`--decode exact`).
+    pub exact: bool,
+    /// The smallest size the caller needs: large JPEGs are decoded at 1/2, 1/4 or 1/8 scale
+    /// (libjpeg's scaled IDCT, as Pillow's `draft`) while they stay at least this big.
+    pub draft: Option<Draft>,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { max_pixels: DEFAULT_MAX_PIXELS, accept_truncated: false }
+        Self { max_pixels: DEFAULT_MAX_PIXELS, accept_truncated: false, exact: false, draft: None }
     }
 }
 
-/// A decoded image and whether it was accepted although truncated.
+/// How big a decoded image must stay: its shorter (or longer) side at least `at_least`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Draft {
+    pub shorter: bool,
+    pub at_least: u32,
+}
+
+impl Draft {
+    /// The JPEG scale (numerator over 8: 1, 2 or 4) that keeps the image at least this big, or
+    /// None when only full scale does.
+    pub fn scale(self, width: u32, height: u32) -> Option<u32> {
+        let side = if self.shorter { width.min(height) } else { width.max(height) };
+        [1u32, 2, 4].into_iter().find(|&num| (side * num).div_ceil(8) >= self.at_least)
+    }
+}
+
+/// A decoded image and whether it was accepted although truncated. It holds its share of
+/// the decode budget until dropped, so an image's preprocessing (resample buffers, copies)
+/// happens inside the budget too.
 #[derive(Debug, Clone)]
 pub struct Decoded {
     pub image: RgbImage,
     pub truncated: bool,
+    _hold: Option<std::sync::Arc<Budget>>,
 }
 
 /// The metadata of an image file that may be read (regular, within the size cap).
@@ -140,7 +164,19 @@ fn decode_jpeg(bytes: &[u8], opts: &DecodeOptions) -> Result<Decoded, ImageError
     let (w, h) = (u32::try_from(w).unwrap_or(u32::MAX), u32::try_from(h).unwrap_or(u32::MAX));
     let pixels = check_pixels(w, h, opts)?;
     let orientation = d.exif().and_then(|e| image::metadata::Orientation::from_exif_chunk(e));
-    let _budget = Budget::acquire(pixels * 3);
+    // The decoded pixels, and as much again for what preprocessing makes of them.
+    let budget = std::sync::Arc::new(Budget::acquire(pixels * 6));
+    if let Some(num) = opts.draft.filter(|_| !opts.exact).and_then(|dr| dr.scale(w, h)) {
+        // Any trouble (an unusual colour space, damage) goes to the exact path, which says
+        // what is wrong.
+        if let Some(image) = decode_jpeg_scaled(bytes, w, h, num) {
+            let mut img = DynamicImage::ImageRgb8(image);
+            if let Some(o) = orientation {
+                img.apply_orientation(o);
+            }
+            return Ok(Decoded { image: img.into_rgb8(), truncated: false, _hold: Some(budget) });
+        }
+    }
     let mut truncated = false;
     let rgb = match d.decode() {
         Ok(v) => v,
@@ -168,7 +204,27 @@ fn decode_jpeg(bytes: &[u8], opts: &DecodeOptions) -> Result<Decoded, ImageError
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    Ok(Decoded { image: img.into_rgb8(), truncated })
+    Ok(Decoded { image: img.into_rgb8(), truncated, _hold: Some(budget) })
+}
+
+/// Decodes a JPEG at `num`/8 scale with jpeg-decoder's scaled IDCT; None when that decoder
+/// cannot (then the exact path decodes it and reports any problem).
+fn decode_jpeg_scaled(bytes: &[u8], w: u32, h: u32, num: u32) -> Option<RgbImage> {
+    let (sw, sh) = ((w * num).div_ceil(8), (h * num).div_ceil(8));
+    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    let got = d.scale(u16::try_from(sw).ok()?, u16::try_from(sh).ok()?).ok()?;
+    if (u32::from(got.0), u32::from(got.1)) != (sw, sh) {
+        return None;
+    }
+    let px = d.decode().ok()?;
+    let rgb = match d.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => px,
+        jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&v| [v, v, v]).collect(),
+        _ => return None,
+    };
+    let image = RgbImage::from_raw(sw, sh, rgb)?;
+    // A cut file decodes with a flat fill here too: leave it to the exact path's checks.
+    missing_rows(bytes, &image).is_none().then_some(image)
 }
 
 /// zune-jpeg's strict mode says "Exhausted data" when the file ends inside the image data.
@@ -220,16 +276,17 @@ fn decode_other(
     limits.max_alloc = Some(opts.max_pixels.saturating_mul(8));
     decoder.set_limits(limits).map_err(|e| ImageError::Decode(e.to_string()))?;
     let orientation = decoder.orientation().ok();
-    let _budget = Budget::acquire(decoder.total_bytes() + pixels * 3);
+    let budget = std::sync::Arc::new(Budget::acquire(decoder.total_bytes() + pixels * 6));
     let mut img =
         DynamicImage::from_decoder(decoder).map_err(|e| ImageError::Decode(e.to_string()))?;
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    Ok(Decoded { image: img.into_rgb8(), truncated: false })
+    Ok(Decoded { image: img.into_rgb8(), truncated: false, _hold: Some(budget) })
 }
 
 /// A share of the process-wide decode budget, returned when dropped.
+#[derive(Debug)]
 struct Budget(u64);
 
 static AVAILABLE: Mutex<u64> = Mutex::new(DECODE_BUDGET);
@@ -260,6 +317,45 @@ impl Drop for Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn draft_scale_is_the_smallest_that_keeps_the_needed_side() {
+        let shorter = |n| Draft { shorter: true, at_least: n };
+        // 4032×3024 for a 256 resize target (×2 = 512): 3024/8 = 378 < 512, 3024/4 = 756.
+        assert_eq!(shorter(512).scale(4032, 3024), Some(2));
+        assert_eq!(shorter(378).scale(4032, 3024), Some(1));
+        assert_eq!(shorter(379).scale(4032, 3024), Some(2));
+        // Flickr's 500×375 never qualifies for a 224 target (×2 = 448 > 375).
+        assert_eq!(shorter(448).scale(500, 375), None);
+        assert_eq!(Draft { shorter: false, at_least: 256 }.scale(3024, 4032), Some(1));
+    }
+
+    #[test]
+    fn a_large_jpeg_is_decoded_at_reduced_scale_and_agrees_with_the_full_decode() {
+        // Smooth content with edges, 1600×1200; the caller needs a shorter side of 448.
+        let img = RgbImage::from_fn(1600, 1200, |x, y| {
+            let edge = if (x / 200 + y / 150) % 2 == 0 { 60 } else { 0 };
+            image::Rgb([(x / 10) as u8 + edge, (y / 6) as u8, ((x + y) / 12) as u8])
+        });
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg).unwrap();
+        let draft = DecodeOptions {
+            draft: Some(Draft { shorter: true, at_least: 448 }),
+            ..DecodeOptions::default()
+        };
+        let small = decode(&bytes, &draft).unwrap().image;
+        assert_eq!(small.dimensions(), (800, 600), "1/2 scale keeps 600 ≥ 448");
+        let exact = DecodeOptions { exact: true, ..draft };
+        assert_eq!(decode(&bytes, &exact).unwrap().image.dimensions(), (1600, 1200));
+        // Both shrunk to 224 rows: they differ by about one level on average.
+        let full = decode(&bytes, &DecodeOptions::default()).unwrap().image;
+        let a = image::imageops::resize(&small, 299, 224, image::imageops::FilterType::Triangle);
+        let b = image::imageops::resize(&full, 299, 224, image::imageops::FilterType::Triangle);
+        let diff: f64 =
+            a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| f64::from(x.abs_diff(y))).sum::<f64>()
+                / a.as_raw().len() as f64;
+        assert!(diff < 1.5, "mean absolute difference {diff:.2} levels");
+    }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(w, h, |x, y| {

@@ -405,8 +405,7 @@ fn search_answers_while_another_process_is_indexing() {
         .arg(&ds)
         .assert()
         .success();
-    let bin = assert_cmd::cargo::cargo_bin("embtui");
-    let mut writer = Command::new(&bin)
+    let mut writer = common::embtui_process()
         .args([
             "index",
             "--device",

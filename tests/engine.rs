@@ -216,3 +216,74 @@ print(json.dumps({"majority_photos": int((n >= 3).sum()), "majority_share": floa
     // And the classifier rarely sees a dog where nobody mentions one.
     assert!(v["no_dog_photos_called_dog"].as_f64().unwrap() < 0.10, "{v}");
 }
+
+/// Reads a float32 `.npy` written by `embtui export` (header, then little-endian rows).
+fn read_npy(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    let header = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    bytes[10 + header..].chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+#[test]
+fn large_photos_decoded_at_reduced_scale_embed_like_the_full_decode() {
+    // 3 phone-size photos, each a 4×4 mosaic of 16 real Flickr photos (2000×1500): decoded at
+    // 1/2 scale for EfficientNet-Lite0 (shorter side 750 ≥ 2 × 224), or in full (--decode exact).
+    let data = require!(shared_data());
+    require!(models_ready());
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("large");
+    std::fs::create_dir(&photos).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(data.join("flickr8k-1k/Images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for i in 0..3 {
+        let mut canvas = image::RgbImage::new(2000, 1500);
+        for j in 0..16u32 {
+            let tile = image::open(&names[i * 16 + j as usize]).unwrap().to_rgb8();
+            let tile =
+                image::imageops::resize(&tile, 500, 375, image::imageops::FilterType::Triangle);
+            image::imageops::replace(
+                &mut canvas,
+                &tile,
+                i64::from(j % 4 * 500),
+                i64::from(j / 4 * 375),
+            );
+        }
+        let mut out = std::fs::File::create(photos.join(format!("large_{i}.jpg"))).unwrap();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&canvas)
+            .unwrap();
+    }
+    let export = |mode: &str| {
+        let out = tmp.path().join(format!("{mode}.npy"));
+        let run = embtui()
+            .args([
+                "--decode",
+                mode,
+                "export",
+                "--device",
+                "cpu",
+                "--model",
+                "efficientnet-lite0",
+                "--out",
+            ])
+            .arg(&out)
+            .arg("--store")
+            .arg(tmp.path().join(format!("store-{mode}")))
+            .arg("--dataset")
+            .arg(&photos)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", stderr(&run));
+        read_npy(&out)
+    };
+    let (fast, exact) = (export("fast"), export("exact"));
+    assert_eq!(fast.len(), 3 * 1280);
+    assert_ne!(fast, exact, "the two paths decode differently");
+    for (a, b) in fast.chunks(1280).zip(exact.chunks(1280)) {
+        let cos: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.998, "cosine {cos} between the reduced-scale and the full decode");
+    }
+}

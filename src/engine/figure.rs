@@ -30,8 +30,12 @@ pub fn thumbnails(images_dir: &Path, names: &BTreeSet<String>) -> HashMap<String
         .par_iter()
         .filter_map(|name| {
             let path = images_dir.join(name);
-            match decode::load_rgb(&path) {
-                Ok(img) => Some((name.clone(), figure::thumbnail(&img))),
+            let opts = decode::DecodeOptions {
+                draft: Some(decode::Draft { shorter: false, at_least: 2 * figure::TILE }),
+                ..decode::DecodeOptions::default()
+            };
+            match decode::load(&path, &opts) {
+                Ok(d) => Some((name.clone(), figure::thumbnail(&d.image))),
                 Err(e) => {
                     warn!("{}: {e}; its tile is left grey", path.display());
                     None

@@ -97,6 +97,16 @@ pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) {
     }
 }
 
+/// What the resize step needs of a decoded photo, with a margin of 2: JPEGs at least twice
+/// the model's resize target are decoded at reduced scale (the Pillow-exact resample then
+/// still shrinks by 2 or more, where DCT scaling and a full decode agree closely).
+pub fn draft(m: &ModelEntry) -> crate::decode::Draft {
+    crate::decode::Draft {
+        shorter: m.resize.rule != ResizeRule::Longest,
+        at_least: 2 * m.resize.to,
+    }
+}
+
 /// Decodes a file and writes its model input; what a worker does for one image. Returns
 /// whether the image was accepted although truncated.
 pub fn load_tensor(
@@ -105,7 +115,8 @@ pub fn load_tensor(
     opts: &DecodeOptions,
     out: &mut [f32],
 ) -> Result<bool, ImageError> {
-    let d = crate::decode::load(path, opts)?;
+    let opts = DecodeOptions { draft: Some(draft(m)), ..*opts };
+    let d = crate::decode::load(path, &opts)?;
     write_tensor(&d.image, m, out);
     Ok(d.truncated)
 }

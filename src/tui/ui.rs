@@ -174,7 +174,8 @@ fn query_list(app: &App, frame: &mut Frame, area: Rect) {
         .block(block)
         .highlight_symbol("> ")
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
-    let mut state = ListState::default().with_selected(app.query().map(|_| q.cursor - offset));
+    let mut state =
+        ListState::default().with_selected(app.query().map(|_| q.cursor.saturating_sub(offset)));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
@@ -497,7 +498,7 @@ fn disagree(app: &App, frame: &mut Frame, area: Rect) {
         .highlight_symbol("> ")
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     let mut state = ListState::default()
-        .with_selected((!deltas.is_empty()).then_some(app.disagree_cursor - offset));
+        .with_selected((!deltas.is_empty()).then_some(app.disagree_cursor.saturating_sub(offset)));
     frame.render_stateful_widget(list, area, &mut state);
 }
 
