@@ -111,8 +111,9 @@ venv-export:
     set -euo pipefail
     if [ ! -x .venv-export/bin/python ] || ! .venv-export/bin/python -c "import torch, transformers, onnxruntime" 2>/dev/null; then
         if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
-            echo "installing Debian's python3-torch (CPU, 1.13.1): needs root (apt-get)"
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-venv
+            echo "installing Debian's python3-torch (CPU, 1.13.1) without recommends: needs root (apt-get)"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                python3-torch python3-venv > /tmp/embtui-apt-torch.log || { cat /tmp/embtui-apt-torch.log; exit 1; }
         fi
         /usr/bin/python3 -m venv --system-site-packages .venv-export
         .venv-export/bin/python -m pip install -q --disable-pip-version-check -r onnx/requirements-export.txt
@@ -122,8 +123,9 @@ venv-export:
 export-hf MODEL: venv-export
     .venv-export/bin/python onnx/export_hf.py {{MODEL}} --models-dir models
 
-# Verify the exporter on tiny random models of every architecture (no downloads of weights).
-test-export: venv-export build
+# Verify the exporter on tiny random models of every architecture (no downloads of weights);
+# sets up ONNX Runtime, the export venv and the binary first; one line per architecture.
+test-export: setup venv-export build
     .venv-export/bin/python onnx/test_export.py
 
 # Regression check: evaluate the offline models and compare with eval/flickr8k-1k.json.

@@ -50,6 +50,32 @@ def need_torch():
              "run `just export-hf MODEL` (it makes .venv-export with torch and transformers)")
 
 
+def features(out):
+    """The projected vector of `get_image_features` / `get_text_features`: a tensor in
+    transformers 4.x, an output object (vector in `.pooler_output`) in 5.x."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out
+    for attr in ("pooler_output", "image_embeds", "text_embeds"):
+        v = getattr(out, attr, None)
+        if isinstance(v, torch.Tensor):
+            return v
+    raise TypeError(f"no feature tensor in {type(out).__name__}")
+
+
+def onnx_export(module, args, out, **kwargs):
+    """torch.onnx.export with the TorchScript exporter on every torch: torch >= 2.5 defaults to
+    the dynamo exporter (onnxscript, a NAME.onnx.data beside the graph, no opset 17)."""
+    import inspect
+
+    import torch
+
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    torch.onnx.export(module, args, out, **kwargs)
+
+
 def image_model(arch, source):
     """The embedding module for `arch`, weights from `source` (Hub id or local folder)."""
     import torch
@@ -73,7 +99,7 @@ def image_model(arch, source):
                 return out.hidden_states[-1].mean(dim=(2, 3))
             if arch in ("vit", "dinov2"):
                 return self.m(pixel_values).last_hidden_state[:, 0]
-            return self.m.get_image_features(pixel_values=pixel_values)
+            return features(self.m.get_image_features(pixel_values=pixel_values))
 
     return Embed().eval()
 
@@ -256,7 +282,7 @@ def export_text(name, arch, source, models_dir, opset):
             self.m = model
 
         def forward(self, input_ids, attention_mask=None):
-            return self.m.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+            return features(self.m.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
 
     text = Text().eval()
     ids = tok(["a photo of a dog"], return_tensors="pt", padding="max_length" if arch == "siglip" else False,
@@ -267,7 +293,7 @@ def export_text(name, arch, source, models_dir, opset):
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     axes["text_embedding"] = {0: "batch"}
     with torch.no_grad():
-        torch.onnx.export(text, args, out, input_names=names, output_names=["text_embedding"],
+        onnx_export(text, args, out, input_names=names, output_names=["text_embedding"],
                           dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
     tower = {"file": f"{name}-text.onnx", "tokenizer": f"{name}-text/tokenizer.json",
              "max_length": max_length, "input_ids": "input_ids", "output": "text_embedding"}
@@ -298,7 +324,7 @@ def export(name, models_dir, source=None, opset=17):
     dummy = torch.zeros(2, 3, pre["size"], pre["size"])
     with torch.no_grad():
         dim = int(model(dummy).shape[-1])
-        torch.onnx.export(model, (dummy,), out, input_names=["pixel_values"], output_names=["embedding"],
+        onnx_export(model, (dummy,), out, input_names=["pixel_values"], output_names=["embedding"],
                           dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}},
                           opset_version=opset, do_constant_folding=True)
     entry = {"name": name, "family": z["arch"], "source": f"hf:{z['hf']}", "license": z["license"],

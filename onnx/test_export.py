@@ -39,9 +39,13 @@ def tiny(arch):
         model = T.EfficientNetModel(cfg)
         # HF's init (std 0.02) makes a deep random CNN's activations vanish to ~1e-34, which
         # would compare nothing; He init keeps them at a usable scale.
+        # transformers 5 also draws BatchNorm weights from N(0, 0.02): identity BatchNorms.
         for m in model.modules():
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                torch.nn.init.ones_(m.weight)
+                torch.nn.init.zeros_(m.bias)
         return model, T.EfficientNetImageProcessor(size={"height": 64, "width": 64})
     if arch == "vit":
         cfg = T.ViTConfig(image_size=64, patch_size=16, **small)
@@ -105,11 +109,12 @@ def check_text(name, arch, binary, models_dir, src):
         if arch == "siglip":
             enc = tok([text], padding="max_length", max_length=model.config.text_config.max_position_embeddings, return_tensors="pt")
             with torch.no_grad():
-                ref = model.get_text_features(input_ids=enc["input_ids"])[0].numpy()
+                ref = export_hf.features(model.get_text_features(input_ids=enc["input_ids"]))[0].numpy()
         else:
             enc = tok([text], return_tensors="pt")
             with torch.no_grad():
-                ref = model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0].numpy()
+                ref = export_hf.features(model.get_text_features(input_ids=enc["input_ids"],
+                                                                 attention_mask=enc["attention_mask"]))[0].numpy()
         ids_equal &= got["ids"] == enc["input_ids"][0].tolist()
         ours = np.array(got["embedding"], dtype=np.float32)
         worst = min(worst, float(ours @ (ref / np.linalg.norm(ref))))
@@ -148,14 +153,65 @@ def tui_text_query(binary, models_dir, name, photos, store):
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
-def main():
+def check_arch(arch, name, work, photos, names, models_dir, binary):
+    """Exports a tiny `arch` model as `name` and checks (a)-(c); (ok, one-line report)."""
     import onnxruntime as ort
     import torch
     from PIL import Image
 
+    src = os.path.join(work, "src", arch)
+    model, proc = tiny(arch)
+    if arch in ("clip", "siglip"):
+        model.config.text_config.eos_token_id = 3  # the tiny tokenizer's <eos>
+        model.config.text_config.bos_token_id = 2
+        model.config.text_config.pad_token_id = 0
+        tiny_tokenizer(src)
+    model.save_pretrained(src)
+    proc.save_pretrained(src)
+    out, entry, wrapper = export_hf.export(name, models_dir, source=src)
+    images = [Image.open(os.path.join(photos, n)).convert("RGB") for n in names]
+    pixels = proc(images=images, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        ref = wrapper(pixels).numpy()
+    sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+    onnx_out = sess.run(["embedding"], {"pixel_values": pixels.numpy()})[0]
+    max_abs = float(np.abs(onnx_out - ref).max())
+    npy = os.path.join(work, f"{name}.npy")
+    # --decode exact: the model's image processor decodes full size, and these tiny models'
+    # 64-pixel inputs would otherwise let embtui decode the 500×375 photos at 1/2 scale.
+    # Its own store: vectors cached by an earlier run of the same tiny model must not stand in.
+    subprocess.run([binary, "--decode", "exact", "--store", os.path.join(work, "store-export"), "export",
+                    "--device", "cpu", "--models-dir", models_dir, "--model", name, "--dataset", photos,
+                    "--out", npy], check=True, capture_output=True)
+    ours = np.load(npy)
+    ids = open(os.path.join(work, f"{name}.ids.txt")).read().split()
+    assert ids == names, (ids, names)
+    refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    cos = (ours * refn).sum(axis=1)
+    ok = max_abs <= 1e-4 and cos.min() >= 0.999
+    text = ""
+    if "text" in entry:
+        ids_equal, text_cos = check_text(name, arch, binary, models_dir, src)
+        # And a text search over the photos goes end to end through the store.
+        res = subprocess.run([binary, "search", "--device", "cpu", "--json", "--text", TEXTS[0], "-k", "3",
+                              "--models-dir", models_dir, "--model", name, "--dataset", photos,
+                              "--store", os.path.join(work, "store")], capture_output=True, text=True)
+        searched = res.returncode == 0 and len(__import__("json").loads(res.stdout)["hits"]) == 3
+        captioned = os.path.join(ROOT, "fixtures", "flickr30k-token")  # the TUI needs captions
+        tui_ok = tui_text_query(binary, models_dir, name, captioned, os.path.join(work, "store"))
+        ok = ok and ids_equal and text_cos >= 0.999 and searched and tui_ok
+        text = (f"  text: ids {'equal' if ids_equal else 'DIFFER'}, min cos {text_cos:.6f}, "
+                f"search {'ok' if searched else 'FAILED: ' + res.stderr.strip()}, "
+                f"TUI {'ok' if tui_ok else 'FAILED'}")
+    return ok, (f"dim {entry['dim']:>4}  onnx-vs-torch max|diff| {max_abs:.2e}  "
+                f"embtui-vs-torch min cos {cos.min():.6f}{text}")
+
+
+def main():
     if not os.path.isdir(PHOTOS):
-        print("SKIP: ../shared/data is absent; test-export needs real photos")
-        return 0
+        in_ci = os.environ.get("CI", "") not in ("", "0", "false")
+        print(f"{'FAIL' if in_ci else 'SKIP'}: ../shared/data is absent; test-export needs real photos")
+        return 1 if in_ci else 0
     binary = os.path.join(ROOT, "target", "release", "embtui")
     names = sorted(os.listdir(PHOTOS))[:6]
     work = tempfile.mkdtemp(prefix="embtui-test-export")
@@ -168,52 +224,21 @@ def main():
     per_arch = {}
     for name, z in export_hf.ZOO.items():
         per_arch.setdefault(z["arch"], name)
-    for arch, name in per_arch.items():
-        src = os.path.join(work, "src", arch)
-        model, proc = tiny(arch)
-        if arch in ("clip", "siglip"):
-            model.config.text_config.eos_token_id = 3  # the tiny tokenizer's <eos>
-            model.config.text_config.bos_token_id = 2
-            model.config.text_config.pad_token_id = 0
-            tiny_tokenizer(src)
-        model.save_pretrained(src)
-        proc.save_pretrained(src)
-        out, entry, wrapper = export_hf.export(name, models_dir, source=src)
-        images = [Image.open(os.path.join(photos, n)).convert("RGB") for n in names]
-        pixels = proc(images=images, return_tensors="pt")["pixel_values"]
-        with torch.no_grad():
-            ref = wrapper(pixels).numpy()
-        sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
-        onnx_out = sess.run(["embedding"], {"pixel_values": pixels.numpy()})[0]
-        max_abs = float(np.abs(onnx_out - ref).max())
-        npy = os.path.join(work, f"{name}.npy")
-        subprocess.run([binary, "export", "--device", "cpu", "--models-dir", models_dir, "--model", name,
-                        "--dataset", photos, "--out", npy], check=True, capture_output=True)
-        ours = np.load(npy)
-        ids = open(os.path.join(work, f"{name}.ids.txt")).read().split()
-        assert ids == names, (ids, names)
-        refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-        cos = (ours * refn).sum(axis=1)
-        ok = max_abs <= 1e-4 and cos.min() >= 0.999
-        text = ""
-        if "text" in entry:
-            ids_equal, text_cos = check_text(name, arch, binary, models_dir, src)
-            # And a text search over the photos goes end to end through the store.
-            res = subprocess.run([binary, "search", "--device", "cpu", "--json", "--text", TEXTS[0], "-k", "3",
-                                  "--models-dir", models_dir, "--model", name, "--dataset", photos,
-                                  "--store", os.path.join(work, "store")], capture_output=True, text=True)
-            searched = res.returncode == 0 and len(__import__("json").loads(res.stdout)["hits"]) == 3
-            captioned = os.path.join(ROOT, "fixtures", "flickr30k-token")  # the TUI needs captions
-            tui_ok = tui_text_query(binary, models_dir, name, captioned, os.path.join(work, "store"))
-            ok = ok and ids_equal and text_cos >= 0.999 and searched and tui_ok
-            text = (f"  text: ids {'equal' if ids_equal else 'DIFFER'}, min cos {text_cos:.6f}, "
-                    f"search {'ok' if searched else 'FAILED: ' + res.stderr.strip()}, "
-                    f"TUI {'ok' if tui_ok else 'FAILED'}")
-        failures += not ok
-        rows.append((name, arch, entry["dim"], max_abs, float(cos.min()), ok))
-        print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} dim {entry['dim']:>4}  "
-              f"onnx-vs-torch max|diff| {max_abs:.2e}  embtui-vs-torch min cos {cos.min():.6f}{text}", flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        for arch, name in per_arch.items():
+            try:
+                ok, line = check_arch(arch, name, work, photos, names, models_dir, binary)
+            except subprocess.CalledProcessError as e:
+                # Show what embtui (or the exporter) said, not only its exit status.
+                said = (e.stderr or "").strip() if isinstance(e.stderr, str) else (e.stderr or b"").decode(errors="replace").strip()
+                ok, line = False, f"{' '.join(map(str, e.cmd[:3]))}… exited {e.returncode}: {said or '(no message)'}"
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - one failure must not hide the others
+                ok, line = False, f"{type(e).__name__}: {e}"
+            failures += not ok
+            rows.append((name, arch, ok))
+            print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} {line}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{len(rows) - failures} passed, {failures} failed")
     return 1 if failures else 0
 

@@ -53,6 +53,22 @@ impl Config {
         })
     }
 
+    /// Where the MiniLM caption encoder is: the models folder, or else the installed one
+    /// (`just setup`'s models/), so a `--models-dir` of exported models still gets the
+    /// default hybrid relevance.
+    pub fn encoder_dir(&self) -> PathBuf {
+        let file = format!("{}.onnx", crate::model::sentence::NAME);
+        if self.models_dir.join(&file).is_file() {
+            return self.models_dir.clone();
+        }
+        let installed = default_models_dir();
+        if installed.join(&file).is_file() {
+            installed
+        } else {
+            self.models_dir.clone()
+        }
+    }
+
     /// The manifest entry of `name`, or an error listing the known ones.
     pub fn model(&self, name: &str) -> Result<ModelEntry, ModelError> {
         self.manifest.get(name.trim()).cloned().ok_or_else(|| ModelError::UnknownModel {

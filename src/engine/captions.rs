@@ -57,7 +57,7 @@ pub fn image_vectors(
     captions: &[Vec<String>],
     say: &dyn Fn(&str),
 ) -> anyhow::Result<Semantic> {
-    let mut encoder = SentenceEncoder::open(&cfg.models_dir)
+    let mut encoder = SentenceEncoder::open(&cfg.encoder_dir())
         .context("semantic relevance needs the MiniLM caption encoder (`just setup` builds it)")?;
     // Distinct captions, each with its cache key.
     let mut index: HashMap<&str, usize> = HashMap::new();

@@ -202,7 +202,11 @@ impl Write for FitLines {
 /// `models.lock.json` recorded it. Returns the number of problems.
 fn caption_encoder(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Result<usize> {
     use crate::model::sentence::NAME;
-    let lock = read_lock(cfg);
+    let dir = cfg.encoder_dir();
+    let lock: serde_json::Value = std::fs::read_to_string(dir.join("models.lock.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
     let entry = &lock[NAME];
     let mut files: Vec<(String, Option<String>)> =
         vec![(format!("{NAME}.onnx"), entry["sha256"].as_str().map(str::to_owned))];
@@ -213,7 +217,7 @@ fn caption_encoder(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Resul
     }
     let mut problems = 0;
     for (file, want) in files {
-        let path = cfg.models_dir.join(&file);
+        let path = dir.join(&file);
         let Ok(sha) = crate::hash::file_sha256(&path) else {
             problems += 1;
             writeln!(out, "FAIL caption encoder: {} is missing; hybrid and semantic relevance (the default) need it: run `just setup`, or evaluate with --relevance tfidf", path.display())?;
