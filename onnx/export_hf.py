@@ -146,9 +146,14 @@ Blip2Embed = _Lazy()
 
 
 def load_prefixed(source, prefixes):
-    """Only the tensors whose names start with `prefixes`, reading only the shards holding them."""
+    """Only the tensors whose names start with `prefixes`, reading only the shards holding them,
+    tensor by tensor (safetensors' `safe_open`): a multi-GB shard is never read whole."""
     import torch
-    from safetensors.torch import load_file
+    from safetensors import safe_open
+
+    def load_file(path):
+        with safe_open(path, framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefixes)}
 
     def fetch(name):
         if os.path.isdir(source):
