@@ -109,7 +109,7 @@ bench-large *ARGS: setup build
 venv-export:
     #!/usr/bin/env bash
     set -euo pipefail
-    if [ ! -x .venv-export/bin/python ] || ! .venv-export/bin/python -c "import torch, transformers, onnxruntime" 2>/dev/null; then
+    if [ ! -x .venv-export/bin/python ] || ! .venv-export/bin/python -c "import torch, transformers, onnxruntime, sentencepiece" 2>/dev/null; then
         if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
             echo "installing Debian's python3-torch (CPU, 1.13.1) without recommends: needs root (apt-get)"
             apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -120,8 +120,9 @@ venv-export:
     fi
 
 # Export one of the article's models from Hugging Face to ONNX + manifest entry (needs Hub access).
-export-hf MODEL: venv-export
-    .venv-export/bin/python onnx/export_hf.py {{MODEL}} --models-dir models
+# Extra flags pass through: `just export-hf siglip-base --no-text`, `--source DIR`.
+export-hf MODEL *ARGS: venv-export
+    .venv-export/bin/python onnx/export_hf.py {{MODEL}} --models-dir models {{ARGS}}
 
 # Verify the exporter on tiny random models of every architecture (no downloads of weights);
 # sets up ONNX Runtime, the export venv and the binary first; one line per architecture.

@@ -310,13 +310,33 @@ def export_text(name, arch, source, models_dir, opset):
     return tower, text, tok
 
 
-def export(name, models_dir, source=None, opset=17):
+def text_tokenizer(name, source):
+    """The text tower's fast tokenizer, checked before anything is exported: a slow-only one
+    (SigLIP's sentencepiece) is converted where transformers can, else the export stops here
+    and says how to export the image tower alone."""
+    from transformers import AutoTokenizer
+
+    why = None
+    try:
+        tok = AutoTokenizer.from_pretrained(source, use_fast=True)
+        if getattr(tok, "is_fast", False):
+            return tok
+        why = f"its tokenizer ({type(tok).__name__}) is slow-only and this transformers cannot convert it to tokenizer.json"
+    except (ImportError, ValueError) as e:
+        why = f"its tokenizer cannot be loaded ({e}); `pip install sentencepiece protobuf` may fix that"
+    fail(f"{name}: {why}; nothing was exported",
+         f"re-run with --no-text to export the image tower alone (no text search), or use a repo that ships tokenizer.json")
+
+
+def export(name, models_dir, source=None, opset=17, text=True):
     import torch
 
     if name not in ZOO:
         fail(f"`{name}` is not in the zoo", f"choose one of: {', '.join(ZOO)}")
     z = ZOO[name]
     source = source or z["hf"]
+    if text and z["arch"] in ("clip", "siglip"):
+        text_tokenizer(name, source)
     try:
         pre = preprocessing(source)
         model = image_model(z["arch"], source)
@@ -339,8 +359,10 @@ def export(name, models_dir, source=None, opset=17):
         entry["crop"] = pre["crop"]
     entry.update(rescale=pre["rescale"], mean=pre["mean"], std=pre["std"], channels="rgb",
                  output="embedding", pooling="none", dim=dim)
-    if z["arch"] in ("clip", "siglip"):
+    if text and z["arch"] in ("clip", "siglip"):
         entry["text"], _, _ = export_text(name, z["arch"], source, models_dir, opset)
+    elif z["arch"] in ("clip", "siglip"):
+        print(f"{name}: image tower only (--no-text): `search --text` and the TUI's text search will not work")
     write_manifest(models_dir, entry)
     from convert_offline import sha256
     print(f"{name}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…); entry in {models_dir}/manifest.toml")
@@ -353,6 +375,7 @@ def main():
     ap.add_argument("--models-dir", default="models")
     ap.add_argument("--source", help="local save_pretrained folder or Hub id (default: the zoo's id)")
     ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--no-text", action="store_true", help="CLIP/SigLIP: export the image tower alone")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     if args.list or not args.model:
@@ -362,7 +385,7 @@ def main():
     if args.model not in ZOO:
         fail(f"`{args.model}` is not in the zoo", f"choose one of: {', '.join(ZOO)}")
     need_torch()
-    export(args.model, args.models_dir, args.source, args.opset)
+    export(args.model, args.models_dir, args.source, args.opset, text=not args.no_text)
 
 
 if __name__ == "__main__":
