@@ -119,8 +119,7 @@ venv-export:
         .venv-export/bin/python -m pip install -q --disable-pip-version-check -r onnx/requirements-export.txt
     fi
 
-# Export one of the article's models from Hugging Face to ONNX + manifest entry (needs Hub access).
-# Extra flags pass through: `just export-hf siglip-base --no-text`, `--source DIR`.
+# Export one of the article's models from Hugging Face to ONNX + manifest entry (Hub access; flags pass through, e.g. --no-text).
 export-hf MODEL *ARGS: venv-export
     .venv-export/bin/python onnx/export_hf.py {{MODEL}} --models-dir models {{ARGS}}
 
