@@ -294,12 +294,11 @@ def export_text(name, arch, source, models_dir, opset):
               max_length=max_length if arch == "siglip" else None, truncation=True)
     args = (ids["input_ids"], ids["attention_mask"]) if use_mask else (ids["input_ids"],)
     names = ["input_ids", "attention_mask"] if use_mask else ["input_ids"]
-    out = os.path.join(models_dir, f"{name}-text.onnx")
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     axes["text_embedding"] = {0: "batch"}
     with torch.no_grad():
-        onnx_export(text, args, out, input_names=names, output_names=["text_embedding"],
-                          dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+        files = exported(text, args, f"{name}-text", models_dir, input_names=names, output_names=["text_embedding"],
+                         dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
     tower = {"file": f"{name}-text.onnx", "tokenizer": f"{name}-text/tokenizer.json",
              "max_length": max_length, "input_ids": "input_ids", "output": "text_embedding"}
     if arch == "siglip":
@@ -307,7 +306,7 @@ def export_text(name, arch, source, models_dir, opset):
         tower["pad_id"] = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
     if use_mask:
         tower["attention_mask"] = "attention_mask"
-    return tower, text, tok
+    return tower, text, tok, files + [f"{name}-text/tokenizer.json"]
 
 
 def text_tokenizer(name, source):
@@ -328,7 +327,55 @@ def text_tokenizer(name, source):
          f"re-run with --no-text to export the image tower alone (no text search), or use a repo that ships tokenizer.json")
 
 
-def export(name, models_dir, source=None, opset=17, text=True):
+def exported(module, args, stem, models_dir, external_data=False, **kwargs):
+    """Exports `module` as MODELS_DIR/STEM.onnx through a private folder, so the loose
+    external-data files torch writes for models over 2 GB (named after tensors) never land in
+    models/ where another export could overwrite them: a graph with external data is saved
+    again with all of it in one file, STEM.onnx.data (also with `external_data`, to test
+    this path on small models). Returns the files written, the graph first."""
+    import shutil
+    import tempfile
+
+    import onnx
+
+    os.makedirs(models_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=models_dir, prefix=f".{stem}-export-")
+    try:
+        out = os.path.join(tmp, f"{stem}.onnx")
+        onnx_export(module, args, out, **kwargs)
+        graph = onnx.load(out, load_external_data=False)
+        has_external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer)
+        data = f"{stem}.onnx.data"
+        files = [f"{stem}.onnx"]
+        if has_external or external_data:
+            model = onnx.load(out)
+            onnx.save_model(model, out, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=data, size_threshold=0)
+            files.append(data)
+        elif os.path.exists(os.path.join(models_dir, data)):
+            os.remove(os.path.join(models_dir, data))  # an earlier export's weights
+        for f in files:
+            os.replace(os.path.join(tmp, f), os.path.join(models_dir, f))
+        return files
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def record_lock(models_dir, name, files):
+    """Every file of an exported model hashed in MODELS_DIR/models.lock.json (`doctor` checks
+    them): the graph as `sha256`, the others under `files`."""
+    from convert_offline import sha256
+
+    path = os.path.join(models_dir, "models.lock.json")
+    lock = json.load(open(path)) if os.path.exists(path) else {}
+    lock[name] = {"sha256": sha256(os.path.join(models_dir, files[0])),
+                  "files": {f: sha256(os.path.join(models_dir, f)) for f in files[1:]}}
+    with open(path, "w") as f:
+        json.dump(lock, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def export(name, models_dir, source=None, opset=17, text=True, external_data=False):
     import torch
 
     if name not in ZOO:
@@ -344,14 +391,13 @@ def export(name, models_dir, source=None, opset=17, text=True):
         fail(f"could not download or read {source}: {e}",
              "check the network and `huggingface-cli login` (or pass --source with a local folder)")
     explicit_same_padding(model)
-    os.makedirs(models_dir, exist_ok=True)
     out = os.path.join(models_dir, f"{name}.onnx")
     dummy = torch.zeros(2, 3, pre["size"], pre["size"])
     with torch.no_grad():
         dim = int(model(dummy).shape[-1])
-        onnx_export(model, (dummy,), out, input_names=["pixel_values"], output_names=["embedding"],
-                          dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}},
-                          opset_version=opset, do_constant_folding=True)
+        files = exported(model, (dummy,), name, models_dir, external_data, input_names=["pixel_values"],
+                         output_names=["embedding"], dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}},
+                         opset_version=opset, do_constant_folding=True)
     entry = {"name": name, "family": z["arch"], "source": f"hf:{z['hf']}", "license": z["license"],
              "description": z["about"], "file": f"{name}.onnx", "input": "pixel_values", "layout": "nchw",
              "size": pre["size"], "resize": pre["resize"]}
@@ -360,12 +406,15 @@ def export(name, models_dir, source=None, opset=17, text=True):
     entry.update(rescale=pre["rescale"], mean=pre["mean"], std=pre["std"], channels="rgb",
                  output="embedding", pooling="none", dim=dim)
     if text and z["arch"] in ("clip", "siglip"):
-        entry["text"], _, _ = export_text(name, z["arch"], source, models_dir, opset)
+        entry["text"], _, _, text_files = export_text(name, z["arch"], source, models_dir, opset)
+        files += text_files
     elif z["arch"] in ("clip", "siglip"):
         print(f"{name}: image tower only (--no-text): `search --text` and the TUI's text search will not work")
     write_manifest(models_dir, entry)
+    record_lock(models_dir, name, files)
     from convert_offline import sha256
-    print(f"{name}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…); entry in {models_dir}/manifest.toml")
+    print(f"{name}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…; files {', '.join(files)}, hashed in "
+          f"models.lock.json); entry in {models_dir}/manifest.toml")
     return out, entry, model
 
 
@@ -376,6 +425,8 @@ def main():
     ap.add_argument("--source", help="local save_pretrained folder or Hub id (default: the zoo's id)")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--no-text", action="store_true", help="CLIP/SigLIP: export the image tower alone")
+    ap.add_argument("--external-data", action="store_true",
+                    help="weights in NAME.onnx.data beside the graph (automatic above 2 GB)")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     if args.list or not args.model:
@@ -385,7 +436,8 @@ def main():
     if args.model not in ZOO:
         fail(f"`{args.model}` is not in the zoo", f"choose one of: {', '.join(ZOO)}")
     need_torch()
-    export(args.model, args.models_dir, args.source, args.opset, text=not args.no_text)
+    export(args.model, args.models_dir, args.source, args.opset, text=not args.no_text,
+           external_data=args.external_data)
 
 
 if __name__ == "__main__":

@@ -238,6 +238,40 @@ def slow_siglip_tokenizer(work):
     return ok, f"slow SiglipTokenizer: stopped before exporting ({said.splitlines()[0][:70]}…), --no-text exports the image tower"
 
 
+def external_data(work, photos, binary):
+    """A model exported with its weights in one NAME.onnx.data file: exactly two files land in
+    models/, both hashed in models.lock.json; embtui embeds with it, `doctor` verifies both,
+    and names the data file when it changes (and the vectors' cache key changes with it)."""
+    import torch
+
+    name, src = "vit-large-in21k", os.path.join(work, "src", "vit-ext")
+    torch.manual_seed(0)
+    model, proc = tiny("vit")
+    model.save_pretrained(src)
+    proc.save_pretrained(src)
+    out_dir = os.path.join(work, "models-ext")
+    export_hf.export(name, out_dir, source=src, external_data=True)
+    listed = sorted(f for f in os.listdir(out_dir) if not f.startswith("."))
+    want = sorted(["manifest.toml", "models.lock.json", f"{name}.onnx", f"{name}.onnx.data"])
+    if listed != want:
+        return False, f"models dir holds {listed}"
+    lock = __import__("json").load(open(os.path.join(out_dir, "models.lock.json")))[name]
+    store = os.path.join(work, "store-ext")
+    run = [binary, "--store", store, "export", "--device", "cpu", "--models-dir", out_dir, "--model", name,
+           "--dataset", photos, "--out", os.path.join(work, "ext.npy")]
+    subprocess.run(run, check=True, capture_output=True)
+    doctor = [binary, "doctor", "--models-dir", out_dir]
+    before = subprocess.run(doctor, capture_output=True, text=True).stdout
+    with open(os.path.join(out_dir, f"{name}.onnx.data"), "ab") as f:
+        f.write(b"\0" * 16)
+    after = subprocess.run(doctor, capture_output=True, text=True).stdout
+    again = subprocess.run(run, capture_output=True, text=True).stderr
+    ok = (f"ok   {name}: sha256" in before and f"FAIL {name}: {name}.onnx.data differs" in after
+          and list(lock["files"]) == [f"{name}.onnx.data"] and "0 reused" in again)
+    return ok, (f"external data: 2 files, both hashed; doctor {'verifies' if ok else 'FAILED'}; "
+                f"a changed {name}.onnx.data is named and re-embeds")
+
+
 def main():
     if not os.path.isdir(PHOTOS):
         in_ci = os.environ.get("CI", "") not in ("", "0", "false")
@@ -268,6 +302,13 @@ def main():
             failures += not ok
             rows.append((name, arch, ok))
             print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} {line}", flush=True)
+        try:
+            ok, line = external_data(work, photos, binary)
+        except Exception as e:  # noqa: BLE001
+            ok, line = False, f"{type(e).__name__}: {e}"
+        failures += not ok
+        rows.append(("vit-large-in21k", "vit-ext", ok))
+        print(f"{'ok  ' if ok else 'FAIL'} {'vit-large-in21k':<16} {'vit-ext':<12} {line}", flush=True)
         try:
             ok, line = slow_siglip_tokenizer(work)
         except Exception as e:  # noqa: BLE001

@@ -20,6 +20,21 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The cache key of an ONNX model: the graph's sha256, combined with its external-data file's
+/// (`NAME.onnx.data`, what exports of models over 2 GB write) when there is one, so new
+/// weights under an unchanged graph never reuse old vectors.
+pub fn model_sha256(path: &Path) -> std::io::Result<String> {
+    let graph = file_sha256(path)?;
+    let mut data = path.as_os_str().to_owned();
+    data.push(".data");
+    let data = Path::new(&data);
+    if !data.is_file() {
+        return Ok(graph);
+    }
+    let both = format!("{graph}:{}", file_sha256(data)?);
+    Ok(hex::encode(bytes_sha256(both.as_bytes())))
+}
+
 /// sha256 of a byte slice.
 pub fn bytes_sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()

@@ -127,7 +127,7 @@ impl Embedder {
         if !path.is_file() {
             return Err(ModelError::FileMissing { name: entry.name.clone(), path });
         }
-        let sha256 = crate::hash::file_sha256(&path)
+        let sha256 = crate::hash::model_sha256(&path)
             .map_err(|source| ModelError::Read { path: path.clone(), source })?;
         runtime::environment(device != Device::Cpu)?;
         let (session, used, fallback) = match device {

@@ -112,7 +112,7 @@ pub fn index_model(
         return Err(crate::model::ModelError::FileMissing { name: entry.name.clone(), path }.into());
     }
     let sha =
-        crate::hash::file_sha256(&path).with_context(|| format!("hashing {}", path.display()))?;
+        crate::hash::model_sha256(&path).with_context(|| format!("hashing {}", path.display()))?;
     let mut hashes = content_hashes(store, ds)?;
     let mut skipped = Vec::new();
     for (i, h) in hashes.iter_mut().enumerate() {

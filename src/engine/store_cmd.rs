@@ -67,7 +67,7 @@ fn current_models(cfg: &Config) -> Current {
             cfg.models_dir.join(format!("{encoder}.onnx")),
         )))
         .map(|(name, path)| {
-            (name, path.is_file().then(|| crate::hash::file_sha256(&path).ok()).flatten())
+            (name, path.is_file().then(|| crate::hash::model_sha256(&path).ok()).flatten())
         })
         .collect::<BTreeMap<_, _>>()
 }

@@ -26,6 +26,9 @@ pub struct ModelRow {
     /// True when the file matches the sha256 `just setup` recorded, false when it changed,
     /// null when nothing was recorded.
     pub verified: Option<bool>,
+    /// Recorded side files (e.g. `NAME.onnx.data`) that are missing or differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
     pub file: PathBuf,
 }
 
@@ -34,7 +37,22 @@ impl ModelRow {
         let file = cfg.models_dir.join(&m.file);
         let sha256 = file.is_file().then(|| crate::hash::file_sha256(&file).ok()).flatten();
         let recorded = lock[&m.name]["sha256"].as_str().map(str::to_owned);
-        let verified = sha256.as_ref().zip(recorded.as_ref()).map(|(a, b)| a == b);
+        // The model's other files (external data, text tower, tokenizer), each as recorded.
+        let changed: Vec<String> = lock[&m.name]["files"]
+            .as_object()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter(|(f, h)| {
+                        crate::hash::file_sha256(&cfg.models_dir.join(f)).ok().as_deref()
+                            != h.as_str()
+                    })
+                    .map(|(f, _)| f.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let verified =
+            sha256.as_ref().zip(recorded.as_ref()).map(|(a, b)| a == b && changed.is_empty());
         Self {
             name: m.name.clone(),
             family: m.family.clone(),
@@ -45,6 +63,7 @@ impl ModelRow {
             installed: sha256.is_some(),
             sha256,
             verified,
+            changed,
             file,
         }
     }
@@ -138,30 +157,7 @@ pub fn doctor(cfg: &Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    for r in rows(cfg) {
-        let Some(sha) = &r.sha256 else {
-            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", r.name, r.file.display(), r.name)?;
-            continue;
-        };
-        match r.verified {
-            Some(true) => writeln!(out, "ok   {}: sha256 {} verified", r.name, &sha[..16])?,
-            Some(false) => {
-                problems += 1;
-                writeln!(
-                    out,
-                    "FAIL {}: sha256 {} differs from models.lock.json; run `just setup` again",
-                    r.name,
-                    &sha[..16]
-                )?;
-            }
-            None => writeln!(
-                out,
-                "info {}: sha256 {} (not recorded in models.lock.json)",
-                r.name,
-                &sha[..16]
-            )?,
-        }
-    }
+    problems += model_files(cfg, &mut out)?;
     problems += caption_encoder(cfg, &mut out)?;
     match Store::open(&cfg.store_dir) {
         Ok(s) => writeln!(
@@ -196,6 +192,40 @@ impl Write for FitLines {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Every model's files against models.lock.json. Returns the number of problems.
+fn model_files(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Result<usize> {
+    let mut problems = 0;
+    for r in rows(cfg) {
+        let Some(sha) = &r.sha256 else {
+            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", r.name, r.file.display(), r.name)?;
+            continue;
+        };
+        match r.verified {
+            Some(true) => writeln!(out, "ok   {}: sha256 {} verified", r.name, &sha[..16])?,
+            Some(false) => {
+                problems += 1;
+                let what = if r.changed.is_empty() {
+                    format!("sha256 {}", &sha[..16])
+                } else {
+                    r.changed.join(", ")
+                };
+                writeln!(
+                    out,
+                    "FAIL {}: {what} differs from models.lock.json (missing or changed); run `just setup` (or `just export-hf {}`) again",
+                    r.name, r.name
+                )?;
+            }
+            None => writeln!(
+                out,
+                "info {}: sha256 {} (not recorded in models.lock.json)",
+                r.name,
+                &sha[..16]
+            )?,
+        }
+    }
+    Ok(problems)
 }
 
 /// The MiniLM caption encoder (hybrid and semantic relevance): every file present and as
