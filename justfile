@@ -84,9 +84,16 @@ lint:
     cargo fmt --check
     cargo clippy --release --locked --all-targets -- -D warnings
 
-# All tests: unit, integration on real models and photos, Python parity.
+# All tests: unit, integration on real models and photos, Python parity, the exporter (test-export).
 test: setup
-    cargo test --release --locked --no-fail-fast
+    #!/usr/bin/env bash
+    set -euo pipefail
+    status=0
+    cargo test --release --locked --no-fail-fast || status=$?
+    # The Hugging Face exporter on tiny models (pinned torch 1.13 + transformers 4.38; ~2 min
+    # the first time: Debian's python3-torch and the export venv).
+    just test-export || status=$?
+    exit $status
 
 # Benchmarks beside the Python pipeline and faiss (writes .bench/results.json; docs/performance.md).
 bench *ARGS: setup build
