@@ -302,20 +302,15 @@ def main():
             failures += not ok
             rows.append((name, arch, ok))
             print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {arch:<12} {line}", flush=True)
-        try:
-            ok, line = external_data(work, photos, binary)
-        except Exception as e:  # noqa: BLE001
-            ok, line = False, f"{type(e).__name__}: {e}"
-        failures += not ok
-        rows.append(("vit-large-in21k", "vit-ext", ok))
-        print(f"{'ok  ' if ok else 'FAIL'} {'vit-large-in21k':<16} {'vit-ext':<12} {line}", flush=True)
-        try:
-            ok, line = slow_siglip_tokenizer(work)
-        except Exception as e:  # noqa: BLE001
-            ok, line = False, f"{type(e).__name__}: {e}"
-        failures += not ok
-        rows.append(("siglip-base", "siglip-slow", ok))
-        print(f"{'ok  ' if ok else 'FAIL'} {'siglip-base':<16} {'siglip-slow':<12} {line}", flush=True)
+        for name, case, check in [("vit-large-in21k", "vit-ext", lambda: external_data(work, photos, binary)),
+                                  ("siglip-base", "siglip-slow", lambda: slow_siglip_tokenizer(work))]:
+            try:
+                ok, line = check()
+            except Exception as e:  # noqa: BLE001 - one failure must not hide the others
+                ok, line = False, f"{type(e).__name__}: {e}"
+            failures += not ok
+            rows.append((name, case, ok))
+            print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {case:<12} {line}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{len(rows) - failures} passed, {failures} failed")

@@ -233,11 +233,7 @@ fn large_photos_decoded_at_reduced_scale_embed_like_the_full_decode() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("large");
     std::fs::create_dir(&photos).unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(data.join("flickr8k-1k/Images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
+    let names = flickr_photos(&data);
     for i in 0..3 {
         let mut canvas = image::RgbImage::new(2000, 1500);
         for j in 0..16u32 {

@@ -247,11 +247,7 @@ fn a_folder_of_photos_without_captions_can_be_browsed() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir(&photos).unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(data.join("flickr8k-1k/Images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
+    let names = flickr_photos(&data);
     for p in names.iter().take(12) {
         std::os::unix::fs::symlink(p, photos.join(p.file_name().unwrap())).unwrap();
     }

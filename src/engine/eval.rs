@@ -124,14 +124,7 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open(&cfg.store_dir)?;
     let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
-    let stage_said = std::sync::Mutex::new(String::new());
-    let on_stage = |stage: &str, _done: f64| {
-        let mut last = stage_said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *last != stage {
-            say!("eval: {stage}");
-            stage.clone_into(&mut last);
-        }
-    };
+    let on_stage = say_stages("eval");
     let mut rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
     if let Some(p) = &a.html {
         super::figure::write_html(&rep, &ds.images_dir, 6, p)?;
@@ -165,6 +158,18 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     say!("check passed against {} (tolerance {})", path.display(), a.tolerance);
     Ok(ExitCode::SUCCESS)
+}
+
+/// An [`OnStage`] for the command line: says each new stage once on stderr, as `PREFIX: stage`.
+pub fn say_stages(prefix: &'static str) -> impl Fn(&str, f64) + Sync {
+    let last = std::sync::Mutex::new(String::new());
+    move |stage: &str, _done: f64| {
+        let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last != stage {
+            say!("{prefix}: {stage}");
+            stage.clone_into(&mut last);
+        }
+    }
 }
 
 /// Fails now (not after the embedding) when `--out` cannot be written.

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::eval::{check_writable, evaluate, EvalOptions};
+use super::eval::{check_writable, evaluate, say_stages, EvalOptions};
 use super::index::index_all;
 use crate::cli::{FigureArgs, Pick, ReportArgs};
 use crate::config::Config;
@@ -89,14 +89,7 @@ pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
         per_query: true,
         ..EvalOptions::default()
     };
-    let said = std::sync::Mutex::new(String::new());
-    let on_stage = |stage: &str, _: f64| {
-        let mut last = said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *last != stage {
-            say!("figure: {stage}");
-            stage.clone_into(&mut last);
-        }
-    };
+    let on_stage = say_stages("figure");
     let rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
     let chosen = choose(&rep, &a.queries, &pick, a.data.seed)?;
     let spec = spec_of(&rep, &chosen);

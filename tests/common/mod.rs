@@ -39,6 +39,16 @@ pub fn shared_data() -> Option<PathBuf> {
     }
 }
 
+/// The Flickr8k photos of `../shared/data/flickr8k-1k`, sorted by name.
+pub fn flickr_photos(data: &Path) -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(data.join("flickr8k-1k/Images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
