@@ -56,7 +56,8 @@ pub struct Global {
     #[arg(long, global = true)]
     pub accept_truncated: bool,
     /// fast: JPEGs at least twice the model's input are decoded at 1/2-1/8 scale (DCT
-    /// scaling, as Pillow's draft), then resampled exactly; exact: always decode full size.
+    /// scaling, as Pillow's draft), then resampled exactly; exact: always decode full size
+    /// (and never reuse a stored vector of a reduced-scale decode).
     #[arg(long, global = true, value_enum, default_value_t = DecodeMode::Fast)]
     pub decode: DecodeMode,
 }

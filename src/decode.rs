@@ -90,6 +90,8 @@ impl Draft {
 pub struct Decoded {
     pub image: RgbImage,
     pub truncated: bool,
+    /// Decoded below full scale (a large JPEG, `DecodeOptions::draft`).
+    pub reduced: bool,
     _hold: Option<std::sync::Arc<Budget>>,
 }
 
@@ -174,7 +176,8 @@ fn decode_jpeg(bytes: &[u8], opts: &DecodeOptions) -> Result<Decoded, ImageError
             if let Some(o) = orientation {
                 img.apply_orientation(o);
             }
-            return Ok(Decoded { image: img.into_rgb8(), truncated: false, _hold: Some(budget) });
+            let image = img.into_rgb8();
+            return Ok(Decoded { image, truncated: false, reduced: true, _hold: Some(budget) });
         }
     }
     let mut truncated = false;
@@ -204,7 +207,7 @@ fn decode_jpeg(bytes: &[u8], opts: &DecodeOptions) -> Result<Decoded, ImageError
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    Ok(Decoded { image: img.into_rgb8(), truncated, _hold: Some(budget) })
+    Ok(Decoded { image: img.into_rgb8(), truncated, reduced: false, _hold: Some(budget) })
 }
 
 /// Decodes a JPEG at `num`/8 scale with jpeg-decoder's scaled IDCT; None when that decoder
@@ -282,7 +285,7 @@ fn decode_other(
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    Ok(Decoded { image: img.into_rgb8(), truncated: false, _hold: Some(budget) })
+    Ok(Decoded { image: img.into_rgb8(), truncated: false, reduced: false, _hold: Some(budget) })
 }
 
 /// A share of the process-wide decode budget, returned when dropped.

@@ -40,6 +40,15 @@ pub fn bytes_sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// The cache key of a vector computed from an image decoded at reduced scale: its content
+/// hash, re-hashed with a tag. `--decode exact` looks up plain content keys only, so it never
+/// gets such a vector; the default mode takes either (a full decode is never worse).
+pub fn reduced_key(content: &[u8; 32]) -> [u8; 32] {
+    let mut tagged = content.to_vec();
+    tagged.extend_from_slice(b"decoded at reduced scale");
+    bytes_sha256(&tagged)
+}
+
 /// One of N disjoint parts of a dataset, split by image content hash (stable across machines
 /// and file names): `index --shard I/N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

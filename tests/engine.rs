@@ -225,7 +225,7 @@ fn read_npy(path: &std::path::Path) -> Vec<f32> {
 }
 
 #[test]
-fn large_photos_decoded_at_reduced_scale_embed_like_the_full_decode() {
+fn large_photos_at_reduced_scale_embed_like_the_full_decode_and_are_cached_apart() {
     // 3 phone-size photos, each a 4×4 mosaic of 16 real Flickr photos (2000×1500): decoded at
     // 1/2 scale for EfficientNet-Lite0 (shorter side 750 ≥ 2 × 224), or in full (--decode exact).
     let data = require!(shared_data());
@@ -252,8 +252,11 @@ fn large_photos_decoded_at_reduced_scale_embed_like_the_full_decode() {
             .encode_image(&canvas)
             .unwrap();
     }
-    let export = |mode: &str| {
-        let out = tmp.path().join(format!("{mode}.npy"));
+    // One store for every run: a vector from a reduced-scale decode is kept apart from a full
+    // decode's, so `--decode exact` never reuses it; the default mode reuses either.
+    let store = tmp.path().join("store");
+    let export = |mode: &str, run: usize| {
+        let out = tmp.path().join(format!("{mode}-{run}.npy"));
         let run = embtui()
             .args([
                 "--decode",
@@ -267,15 +270,30 @@ fn large_photos_decoded_at_reduced_scale_embed_like_the_full_decode() {
             ])
             .arg(&out)
             .arg("--store")
-            .arg(tmp.path().join(format!("store-{mode}")))
+            .arg(&store)
             .arg("--dataset")
             .arg(&photos)
             .output()
             .unwrap();
         assert!(run.status.success(), "{}", stderr(&run));
-        read_npy(&out)
+        let said = stderr(&run);
+        let counts = said
+            .split_once("×1280; ")
+            .map(|(_, rest)| rest.split(" on ").next().unwrap_or("").to_owned())
+            .unwrap_or_default();
+        (read_npy(&out), counts)
     };
-    let (fast, exact) = (export("fast"), export("exact"));
+    let (fast, said) = export("fast", 1);
+    assert_eq!(said, "0 reused from the store, 3 embedded");
+    let (again, said) = export("fast", 2);
+    assert_eq!((said.as_str(), &again), ("3 reused from the store, 0 embedded", &fast));
+    let (exact, said) = export("exact", 3);
+    assert_eq!(
+        said, "0 reused from the store, 3 embedded",
+        "exact must not reuse reduced-scale vectors"
+    );
+    let (after, said) = export("fast", 4);
+    assert_eq!((said.as_str(), &after), ("3 reused from the store, 0 embedded", &exact));
     assert_eq!(fast.len(), 3 * 1280);
     assert_ne!(fast, exact, "the two paths decode differently");
     for (a, b) in fast.chunks(1280).zip(exact.chunks(1280)) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::decode::{DecodeOptions, ImageError};
-use crate::model::preprocess::load_tensor;
+use crate::model::preprocess::{load_tensor, Loaded};
 use crate::model::{Device, Embedder, ModelError};
 
 /// Batches in flight: one being inferred, the next ones being filled.
@@ -31,6 +31,8 @@ pub struct Job {
 pub struct Embedded {
     pub vector: Vec<f32>,
     pub truncated: bool,
+    /// Its image was decoded at reduced scale (see `Loaded::reduced`).
+    pub reduced: bool,
 }
 
 /// What became of one image.
@@ -77,7 +79,7 @@ struct Slot {
     batch: usize,
     tensor: Vec<f32>,
     /// Per position: None while decoding, then the image's outcome (Ok = row written).
-    done: Vec<Option<Result<bool, ImageError>>>,
+    done: Vec<Option<Result<Loaded, ImageError>>>,
     filled: usize,
 }
 
@@ -275,9 +277,10 @@ fn infer_slot(
         .enumerate()
         .map(|(pos, job)| {
             let outcome = match slot.done[pos].take() {
-                Some(Ok(truncated)) => Ok(Embedded {
+                Some(Ok(loaded)) => Ok(Embedded {
                     vector: rows.next().map(<[f32]>::to_vec).unwrap_or_default(),
-                    truncated,
+                    truncated: loaded.truncated,
+                    reduced: loaded.reduced,
                 }),
                 Some(Err(e)) => Err(e),
                 None => Err(ImageError::Decode("not decoded".into())),

@@ -125,6 +125,22 @@ pub fn index_model(
         .map(|h| h.as_ref().ok().copied().filter(|c| shard.is_none_or(|s| s.holds(c))))
         .collect();
     let mut vectors = store.cached(&sha, entry.dim, &entry.name, &wanted)?;
+    if !cfg.decode.exact {
+        // Vectors of large JPEGs decoded at reduced scale by an earlier run in this mode.
+        let reduced: Vec<Option<[u8; 32]>> = wanted
+            .iter()
+            .zip(&vectors)
+            .map(|(w, v)| w.filter(|_| v.is_none()).map(|c| crate::hash::reduced_key(&c)))
+            .collect();
+        if reduced.iter().any(Option::is_some) {
+            let found = store.cached(&sha, entry.dim, &entry.name, &reduced)?;
+            for (v, f) in vectors.iter_mut().zip(found) {
+                if f.is_some() {
+                    *v = f;
+                }
+            }
+        }
+    }
     let cached = vectors.iter().filter(|v| v.is_some()).count();
     let jobs: Vec<Job> = (0..ds.samples.len())
         .filter(|&i| wanted[i].is_some() && vectors[i].is_none())
@@ -209,7 +225,8 @@ impl IndexRun<'_> {
                                 self.ds.samples[key].name
                             );
                         }
-                        items.push((h, e.vector.clone()));
+                        let stored = if e.reduced { crate::hash::reduced_key(&h) } else { h };
+                        items.push((stored, e.vector.clone()));
                         vectors[key] = Some(e.vector);
                     }
                     (Ok(_), None) => {}

@@ -107,18 +107,27 @@ pub fn draft(m: &ModelEntry) -> crate::decode::Draft {
     }
 }
 
-/// Decodes a file and writes its model input; what a worker does for one image. Returns
-/// whether the image was accepted although truncated.
+/// How an image was decoded for its model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// Accepted although truncated (`--accept-truncated`).
+    pub truncated: bool,
+    /// Decoded at reduced scale (a large JPEG): its vector differs slightly from a full
+    /// decode's, so the store keeps it apart (`--decode exact` never reuses it).
+    pub reduced: bool,
+}
+
+/// Decodes a file and writes its model input; what a worker does for one image.
 pub fn load_tensor(
     path: &Path,
     m: &ModelEntry,
     opts: &DecodeOptions,
     out: &mut [f32],
-) -> Result<bool, ImageError> {
+) -> Result<Loaded, ImageError> {
     let opts = DecodeOptions { draft: Some(draft(m)), ..*opts };
     let d = crate::decode::load(path, &opts)?;
     write_tensor(&d.image, m, out);
-    Ok(d.truncated)
+    Ok(Loaded { truncated: d.truncated, reduced: d.reduced })
 }
 
 #[cfg(test)]
