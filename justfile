@@ -126,14 +126,36 @@ venv-export:
         .venv-export/bin/python -m pip install -q --disable-pip-version-check -r onnx/requirements-export.txt
     fi
 
-# Export one of the article's models from Hugging Face to ONNX + manifest entry (Hub access; flags pass through, e.g. --no-text).
+# An fp16 copy of installed models (NAME-fp16: float16 weights and arithmetic, for CUDA; parity printed).
+fp16 MODELS: setup
+    {{py}} onnx/fp16.py {{MODELS}} --models-dir models
+
+# Python with today's torch 2.x + transformers 5 from PyPI (.venv-export-modern; no root, ~5.7 GB
+# with the CUDA libraries PyPI's Linux torch brings, ~2 min).
+venv-export-modern:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x .venv-export-modern/bin/python ] || ! .venv-export-modern/bin/python -c "import torch, transformers, onnxruntime, sentencepiece" 2>/dev/null; then
+        python3 -m venv .venv-export-modern
+        .venv-export-modern/bin/python -m pip install -q --disable-pip-version-check -r onnx/requirements-export-modern.txt
+    fi
+
+# Export one of the article's models from Hugging Face to ONNX + manifest entry (Hub access; flags pass through, e.g. --no-text, --precision fp16).
 export-hf MODEL *ARGS: venv-export
     .venv-export/bin/python onnx/export_hf.py {{MODEL}} --models-dir models {{ARGS}}
+
+# The same on today's stack (torch 2.x + transformers 5 from PyPI, no root needed).
+export-hf-modern MODEL *ARGS: venv-export-modern
+    .venv-export-modern/bin/python onnx/export_hf.py {{MODEL}} --models-dir models {{ARGS}}
 
 # Verify the exporter on tiny random models of every architecture (no downloads of weights);
 # sets up ONNX Runtime, the export venv and the binary first; one line per architecture.
 test-export: setup venv-export build
     .venv-export/bin/python onnx/test_export.py
+
+# The same checks on today's stack (torch 2.x + transformers 5 from PyPI); CI runs it after `just test`.
+test-export-modern: setup venv-export-modern build
+    .venv-export-modern/bin/python onnx/test_export.py
 
 # Regression check: evaluate the offline models and compare with eval/flickr8k-1k.json.
 check: setup build

@@ -2,12 +2,17 @@
 """Export a Hugging Face vision model to ONNX for embtui, with its manifest entry.
 
     export_hf.py MODEL [--models-dir models] [--source DIR_OR_HF_ID] [--opset 17]
+                       [--no-text] [--external-data] [--precision fp32|fp16]
 
 MODEL is a zoo name (see ZOO below or `--list`). Preprocessing (size, crop, resample, mean/std)
 is read from the model's own image-processor config; the pooling is the one the embedding
 comparison used. The ONNX file goes to MODELS_DIR/MODEL.onnx and the entry into
 MODELS_DIR/manifest.toml, which embtui reads automatically. `--source` points at a local
 `save_pretrained` folder instead of the Hub (the tests use it for tiny random models).
+`--precision fp16` writes MODEL-fp16 instead: the image tower in float16 (half the file; fast
+on CUDA), its parity with the fp32 graph printed and recorded in models.lock.json.
+Works with torch 1.13 + transformers 4.38 (`just venv-export`) and torch 2.x + transformers 5
+(`just venv-export-modern`).
 """
 import argparse
 import json
@@ -297,7 +302,7 @@ def export_text(name, arch, source, models_dir, opset):
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
     axes["text_embedding"] = {0: "batch"}
     with torch.no_grad():
-        files = exported(text, args, f"{name}-text", models_dir, input_names=names, output_names=["text_embedding"],
+        files, _ = exported(text, args, f"{name}-text", models_dir, input_names=names, output_names=["text_embedding"],
                          dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
     tower = {"file": f"{name}-text.onnx", "tokenizer": f"{name}-text/tokenizer.json",
              "max_length": max_length, "input_ids": "input_ids", "output": "text_embedding"}
@@ -327,12 +332,75 @@ def text_tokenizer(name, source):
          f"re-run with --no-text to export the image tower alone (no text search), or use a repo that ships tokenizer.json")
 
 
-def exported(module, args, stem, models_dir, external_data=False, **kwargs):
+# Inputs that are shapes, sizes, scales or indices (by op, from this input index on).
+SHAPE_INPUTS = {"Resize": 1, "Upsample": 1, "Reshape": 1, "Expand": 1, "Tile": 1, "Slice": 1, "Pad": 1,
+                "Unsqueeze": 1, "Squeeze": 1, "ConstantOfShape": 0, "Range": 0}
+
+
+def shape_nodes(model):
+    """The nodes that compute shapes, sizes or scales (DINOv2 interpolates its position
+    embeddings to a size computed as 256 ** 0.5 and from the input's shape): in float16 a 16
+    can become 15.99 and an outer scale of 1 become 0.9995, which ONNX Runtime's cubic Resize
+    refuses, so they stay float32. Stops at Shape: only its input's shape matters."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    todo = [i for n in model.graph.node if n.op_type in SHAPE_INPUTS for i in n.input[SHAPE_INPUTS[n.op_type]:] if i]
+    keep = set()
+    while todo:
+        node = producer.get(todo.pop())
+        if node is not None and node.name not in keep:
+            keep.add(node.name)
+            if node.op_type not in ("Shape", "Size"):
+                todo.extend(i for i in node.input if i)
+    return sorted(keep)
+
+
+def half_precision(src, dst, parity_input):
+    """An fp16 copy of the graph at `src` written to `dst`: weights and arithmetic in float16,
+    inputs and outputs float32 (what embtui feeds and reads), Resize and whatever computes
+    shapes, sizes and scales kept in float32 (`shape_nodes`). Returns the minimum cosine between the two
+    graphs' outputs on `parity_input` (ONNX Runtime, CPU). On the CPU, ONNX Runtime runs ops
+    that lack a float16 kernel in float32, so this measures the weights' rounding and the
+    float16 kernels it has; CUDA computes everything in float16."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    model = onnx.load(src)
+    half = convert_float_to_float16(model, keep_io_types=True, node_block_list=shape_nodes(model),
+                                    op_block_list=list(DEFAULT_OP_BLOCK_LIST) + ["Resize"])
+    # The converter inserts one Cast per blocked consumer of an fp16 tensor, all alike (same
+    # name, input and output): one is kept.
+    seen, nodes = set(), []
+    for n in half.graph.node:
+        key = (n.name, tuple(n.output)) if n.op_type == "Cast" else id(n)
+        if key not in seen:
+            seen.add(key)
+            nodes.append(n)
+    del half.graph.node[:]
+    half.graph.node.extend(nodes)
+    big = half.ByteSize() > 1_900_000_000
+    onnx.save_model(half, dst, save_as_external_data=big, all_tensors_to_one_file=True,
+                    location=os.path.basename(dst) + ".data")
+    outs = []
+    for path in (src, dst):
+        quiet = ort.SessionOptions()
+        quiet.log_severity_level = 3  # not the constant-folding notes about float16 Pow
+        sess = ort.InferenceSession(path, quiet, providers=["CPUExecutionProvider"])
+        outs.append(sess.run(None, {sess.get_inputs()[0].name: parity_input})[0].reshape(len(parity_input), -1))
+    a, b = (o.astype(np.float64) for o in outs)
+    cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-300)
+    return float(cos.min())
+
+
+def exported(module, args, stem, models_dir, external_data=False, fp16_parity_input=None, **kwargs):
     """Exports `module` as MODELS_DIR/STEM.onnx through a private folder, so the loose
     external-data files torch writes for models over 2 GB (named after tensors) never land in
     models/ where another export could overwrite them: a graph with external data is saved
     again with all of it in one file, STEM.onnx.data (also with `external_data`, to test
-    this path on small models). Returns the files written, the graph first."""
+    this path on small models). With `fp16_parity_input` the graph is converted to fp16
+    (`half_precision`) before it leaves the private folder. Returns the files written, the
+    graph first, and the fp16 parity (min cosine) or None."""
     import shutil
     import tempfile
 
@@ -342,7 +410,14 @@ def exported(module, args, stem, models_dir, external_data=False, **kwargs):
     tmp = tempfile.mkdtemp(dir=models_dir, prefix=f".{stem}-export-")
     try:
         out = os.path.join(tmp, f"{stem}.onnx")
-        onnx_export(module, args, out, **kwargs)
+        parity = None
+        if fp16_parity_input is None:
+            onnx_export(module, args, out, **kwargs)
+        else:
+            full = os.path.join(tmp, "fp32", f"{stem}.onnx")
+            os.makedirs(os.path.dirname(full))
+            onnx_export(module, args, full, **kwargs)
+            parity = half_precision(full, out, fp16_parity_input)
         graph = onnx.load(out, load_external_data=False)
         has_external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer)
         data = f"{stem}.onnx.data"
@@ -356,30 +431,41 @@ def exported(module, args, stem, models_dir, external_data=False, **kwargs):
             os.remove(os.path.join(models_dir, data))  # an earlier export's weights
         for f in files:
             os.replace(os.path.join(tmp, f), os.path.join(models_dir, f))
-        return files
+        return files, parity
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def record_lock(models_dir, name, files):
+def record_lock(models_dir, name, files, fp16_parity=None):
     """Every file of an exported model hashed in MODELS_DIR/models.lock.json (`doctor` checks
-    them): the graph as `sha256`, the others under `files`."""
+    them): the graph as `sha256`, the others under `files`; an fp16 export also records its
+    parity with the fp32 graph."""
     from convert_offline import sha256
 
     path = os.path.join(models_dir, "models.lock.json")
     lock = json.load(open(path)) if os.path.exists(path) else {}
     lock[name] = {"sha256": sha256(os.path.join(models_dir, files[0])),
                   "files": {f: sha256(os.path.join(models_dir, f)) for f in files[1:]}}
+    if fp16_parity is not None:
+        lock[name].update(precision="fp16", fp16_parity_min_cos=round(fp16_parity, 6),
+                          fp16_parity_inputs=f"{PARITY_INPUTS} seeded N(0, 1) images, ONNX Runtime CPU")
     with open(path, "w") as f:
         json.dump(lock, f, indent=2, sort_keys=True)
         f.write("\n")
 
 
-def export(name, models_dir, source=None, opset=17, text=True, external_data=False):
+PARITY_INPUTS = 8
+
+
+def export(name, models_dir, source=None, opset=17, text=True, external_data=False, precision="fp32"):
+    """Exports zoo model `name`; with precision "fp16" as NAME-fp16 (image tower in fp16, a
+    text tower stays fp32). Returns (graph path, manifest entry, torch module)."""
     import torch
 
     if name not in ZOO:
         fail(f"`{name}` is not in the zoo", f"choose one of: {', '.join(ZOO)}")
+    if precision not in ("fp32", "fp16"):
+        fail(f"precision `{precision}` is not supported", "use --precision fp32 or --precision fp16")
     z = ZOO[name]
     source = source or z["hf"]
     if text and z["arch"] in ("clip", "siglip"):
@@ -391,30 +477,43 @@ def export(name, models_dir, source=None, opset=17, text=True, external_data=Fal
         fail(f"could not download or read {source}: {e}",
              "check the network and `huggingface-cli login` (or pass --source with a local folder)")
     explicit_same_padding(model)
-    out = os.path.join(models_dir, f"{name}.onnx")
+    stem = name if precision == "fp32" else f"{name}-fp16"
+    out = os.path.join(models_dir, f"{stem}.onnx")
     dummy = torch.zeros(2, 3, pre["size"], pre["size"])
+    parity_input = None
+    if precision == "fp16":
+        gen = torch.Generator().manual_seed(0)
+        parity_input = torch.randn(PARITY_INPUTS, 3, pre["size"], pre["size"], generator=gen).numpy()
     with torch.no_grad():
         dim = int(model(dummy).shape[-1])
-        files = exported(model, (dummy,), name, models_dir, external_data, input_names=["pixel_values"],
-                         output_names=["embedding"], dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}},
-                         opset_version=opset, do_constant_folding=True)
-    entry = {"name": name, "family": z["arch"], "source": f"hf:{z['hf']}", "license": z["license"],
-             "description": z["about"], "file": f"{name}.onnx", "input": "pixel_values", "layout": "nchw",
+        files, parity = exported(model, (dummy,), stem, models_dir, external_data, parity_input,
+                                 input_names=["pixel_values"], output_names=["embedding"],
+                                 dynamic_axes={"pixel_values": {0: "batch"}, "embedding": {0: "batch"}},
+                                 opset_version=opset, do_constant_folding=True)
+    about = z["about"] if parity is None else (
+        f"{z['about']}; fp16 weights and arithmetic (vs fp32: min cosine {parity:.5f} on {PARITY_INPUTS} seeded inputs)")
+    entry = {"name": stem, "family": z["arch"], "source": f"hf:{z['hf']}", "license": z["license"],
+             "description": about, "file": f"{stem}.onnx", "input": "pixel_values", "layout": "nchw",
              "size": pre["size"], "resize": pre["resize"]}
     if "crop" in pre:
         entry["crop"] = pre["crop"]
     entry.update(rescale=pre["rescale"], mean=pre["mean"], std=pre["std"], channels="rgb",
                  output="embedding", pooling="none", dim=dim)
     if text and z["arch"] in ("clip", "siglip"):
-        entry["text"], _, _, text_files = export_text(name, z["arch"], source, models_dir, opset)
+        entry["text"], _, _, text_files = export_text(stem, z["arch"], source, models_dir, opset)
         files += text_files
     elif z["arch"] in ("clip", "siglip"):
         print(f"{name}: image tower only (--no-text): `search --text` and the TUI's text search will not work")
     write_manifest(models_dir, entry)
-    record_lock(models_dir, name, files)
+    record_lock(models_dir, stem, files, parity)
     from convert_offline import sha256
-    print(f"{name}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…; files {', '.join(files)}, hashed in "
+    print(f"{stem}: {out} ({dim}-d, sha256 {sha256(out)[:16]}…; files {', '.join(files)}, hashed in "
           f"models.lock.json); entry in {models_dir}/manifest.toml")
+    if parity is not None:
+        print(f"{stem}: fp16 parity with the fp32 graph: min cosine {parity:.6f} on {PARITY_INPUTS} seeded "
+              f"N(0, 1) inputs (ONNX Runtime CPU runs ops without a float16 kernel in float32; CUDA runs all in float16)")
+        if parity < 0.99:
+            print(f"{stem}: warning: fp16 parity {parity:.4f} < 0.99; this model may lose accuracy in fp16, prefer fp32")
     return out, entry, model
 
 
@@ -427,6 +526,8 @@ def main():
     ap.add_argument("--no-text", action="store_true", help="CLIP/SigLIP: export the image tower alone")
     ap.add_argument("--external-data", action="store_true",
                     help="weights in NAME.onnx.data beside the graph (automatic above 2 GB)")
+    ap.add_argument("--precision", choices=["fp32", "fp16"], default="fp32",
+                    help="fp16: export NAME-fp16 (image tower in float16, half the size; for CUDA), parity reported")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     if args.list or not args.model:
@@ -437,7 +538,7 @@ def main():
         fail(f"`{args.model}` is not in the zoo", f"choose one of: {', '.join(ZOO)}")
     need_torch()
     export(args.model, args.models_dir, args.source, args.opset, text=not args.no_text,
-           external_data=args.external_data)
+           external_data=args.external_data, precision=args.precision)
 
 
 if __name__ == "__main__":
