@@ -127,7 +127,7 @@ pub struct MetricArgs {
     #[arg(long, value_enum, default_value_t = Method::Hybrid)]
     pub relevance: Method,
     /// Relevance threshold τ in [0, 1] for p@k, map@r and mrr [default: the method's
-    /// calibrated τ: 0.5 for hybrid and semantic, 0.3 for tfidf and jaccard].
+    /// calibrated τ: 0.46 for hybrid, 0.58 for semantic, 0.3 for tfidf and jaccard].
     #[arg(long, value_parser = parse_unit)]
     pub threshold: Option<f32>,
     /// Bootstrap resamples for the 95% confidence intervals (at least 100).

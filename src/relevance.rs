@@ -6,7 +6,8 @@
 //! times the term's IDF over the dataset, `ln(N / df)`; rel(q, d) is the cosine of the two
 //! weight vectors, in [0, 1]. `jaccard`: |A ∩ B| / |A ∪ B| of the stemmed term sets.
 //! `semantic`: each caption embedded by a sentence encoder (all-MiniLM-L6-v2), an image's vector
-//! the unit mean of its captions' vectors, rel(q, d) their cosine clamped to [0, 1]. `hybrid`:
+//! the unit mean of its captions' vectors, centred on the dataset ([`centre`]), rel(q, d) their
+//! cosine clamped to [0, 1]. `hybrid`:
 //! the even mix ½ tf-idf + ½ semantic. The caption vectors come from the engine
 //! ([`Semantic`]); this module only combines them.
 
@@ -40,7 +41,18 @@ impl Method {
     pub fn default_threshold(self) -> f32 {
         match self {
             Self::Tfidf | Self::Jaccard => 0.3,
-            Self::Semantic | Self::Hybrid => 0.5,
+            Self::Semantic => 0.58,
+            Self::Hybrid => 0.46,
+        }
+    }
+
+    /// How the semantic part was computed, as reports record it (`relevance.semantic`), or ""
+    /// for the lexical methods: `--check` refuses a baseline whose semantic part differs.
+    pub fn semantic_version(self) -> &'static str {
+        if self.needs_semantic() {
+            SEMANTIC_VERSION
+        } else {
+            ""
         }
     }
 
@@ -71,6 +83,40 @@ impl Semantic {
         }
         lanes.iter().sum()
     }
+}
+
+/// What `semantic` is in this version; reports before it had no such field (uncentred).
+pub const SEMANTIC_VERSION: &str = "all-MiniLM-L6-v2 unit caption means, centred on the dataset";
+
+/// Datasets with at least this many captioned images have their semantic vectors centred.
+pub const CENTRE_MIN_IMAGES: usize = 100;
+
+/// Centres unit image vectors (`dim` per row) on their dataset: subtracts the mean of the rows
+/// and makes each row unit length again. Sentence embeddings share a common direction (any two
+/// captions of photos have a cosine around 0.15), which compresses the scale that relevance
+/// is read on; removing the mean is the standard correction (Mu & Viswanath 2018, "all-but-
+/// the-top", its first step) and has no parameter. Rows that are all zero (images without
+/// captions) neither count nor change. With fewer than `min_images` non-zero rows the mean is
+/// too noisy to remove: nothing changes. Returns whether the rows were centred.
+pub fn centre(vectors: &mut [f32], dim: usize, min_images: usize) -> bool {
+    let live = |row: &[f32]| row.iter().any(|&x| x != 0.0);
+    let n = vectors.chunks(dim).filter(|r| live(r)).count();
+    if n < min_images.max(1) {
+        return false;
+    }
+    let mut mean = vec![0f64; dim];
+    for row in vectors.chunks(dim).filter(|r| live(r)) {
+        mean.iter_mut().zip(row).for_each(|(m, &x)| *m += f64::from(x));
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    for row in vectors.chunks_mut(dim).filter(|r| live(r)) {
+        row.iter_mut().zip(&mean).for_each(|(x, &m)| *x = (f64::from(*x) - m) as f32);
+        let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+        }
+    }
+    true
 }
 
 impl std::fmt::Display for Method {
@@ -545,6 +591,31 @@ mod tests {
         assert!((h.pair(0, 1) - 0.3599).abs() < 1e-3, "{}", h.pair(0, 1));
         assert_eq!(h.pair(0, 2), 0.0);
         assert_eq!(h.pair(1, 2), 0.0);
+    }
+
+    #[test]
+    fn centring_removes_the_mean_and_keeps_empty_rows() {
+        // (1, 0), (0, 1) and an image without captions: the mean (0.5, 0.5) goes, the rows
+        // become (0.707, −0.707) and (−0.707, 0.707) (cosine −1, relevance 0), zeros stay.
+        let mut v = vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        assert!(!centre(&mut v.clone(), 2, 3), "2 captioned images are below a minimum of 3");
+        assert!(centre(&mut v, 2, 2));
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        for (got, want) in v.iter().zip([h, -h, -h, h, 0.0, 0.0]) {
+            assert!((got - want).abs() < 1e-6, "{v:?}");
+        }
+        let c = caps(&[&["a"], &["b"], &[]]);
+        let s = Relevance::with_semantic(Method::Semantic, &c, Semantic { dim: 2, vectors: v });
+        assert_eq!((s.pair(0, 1), s.pair(0, 2)), (0.0, 0.0));
+        // Three rows (1, 0), (0.6, 0.8), (0, 1): mean (0.533, 0.6); minus the mean
+        // (0.467, −0.6), (0.067, 0.2), (−0.533, 0.4); unit (0.614, −0.789), (0.316, 0.949),
+        // (−0.8, 0.6). Rows 1 and 2 had cosine 0.8, now −0.253 + 0.569 = 0.316.
+        let mut w = vec![1.0, 0.0, 0.6, 0.8, 0.0, 1.0];
+        assert!(centre(&mut w, 2, 1));
+        let want = [0.614, -0.789, 0.316, 0.949, -0.8, 0.6];
+        assert!(w.iter().zip(want).all(|(g, e)| (g - e).abs() < 1e-3), "{w:?}");
+        let cos = |a: usize, b: usize| w[2 * a] * w[2 * b] + w[2 * a + 1] * w[2 * b + 1];
+        assert!((cos(1, 2) - 0.316).abs() < 1e-3, "{w:?}");
     }
 
     #[test]

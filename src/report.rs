@@ -56,6 +56,9 @@ pub struct RelevanceInfo {
     /// How τ was chosen: the method's calibrated default, or `--threshold`.
     #[serde(default)]
     pub threshold_source: String,
+    /// How the semantic part was computed (`semantic` and `hybrid`; `relevance::SEMANTIC_VERSION`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub semantic: String,
     pub mean_pair_relevance: f64,
     pub bootstrap_resamples: usize,
     pub seed: u64,
@@ -211,6 +214,7 @@ pub fn incomparable(
     images: usize,
     method: &str,
     threshold: f32,
+    semantic: &str,
     ks: &[usize],
 ) -> Option<String> {
     if baseline.models.is_empty() {
@@ -228,6 +232,13 @@ pub fn incomparable(
         return Some(format!(
             "it used relevance {} τ={} (now {method} τ={threshold})",
             r.method, r.threshold
+        ));
+    }
+    if r.semantic != semantic {
+        let was =
+            if r.semantic.is_empty() { "uncentred MiniLM caption means" } else { &r.semantic };
+        return Some(format!(
+            "its {method} relevance was computed differently ({was}; now {semantic})"
         ));
     }
     if baseline.k != ks {
@@ -288,6 +299,7 @@ pub(crate) mod tests {
                 method: "tfidf".into(),
                 threshold: 0.3,
                 threshold_source: "--threshold".into(),
+                semantic: String::new(),
                 mean_pair_relevance: 0.1,
                 bootstrap_resamples: 10,
                 seed: 0,

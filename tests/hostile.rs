@@ -351,6 +351,16 @@ fn checks_against_incomparable_baselines_are_refused() {
         serde_json::from_str(&std::fs::read_to_string(&other).unwrap()).unwrap();
     v["models"] = serde_json::json!([]);
     std::fs::write(&empty, v.to_string()).unwrap();
+    // A baseline of the same selection and settings, and the same without `relevance.semantic`
+    // (as reports before centring were): the first compares, the second is refused.
+    let same = tmp.path().join("same.json");
+    baseline(&ds, &store, &same, &["--limit", "50"]);
+    let uncentred = tmp.path().join("uncentred.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&same).unwrap()).unwrap();
+    assert!(v["relevance"]["semantic"].as_str().unwrap().contains("centred"), "{}", v["relevance"]);
+    v["relevance"].as_object_mut().unwrap().remove("semantic");
+    std::fs::write(&uncentred, v.to_string()).unwrap();
     let check = |b: &Path, extra: &[&str]| {
         embtui()
             .args([
@@ -376,7 +386,15 @@ fn checks_against_incomparable_baselines_are_refused() {
     let err = fails_with(&out, 2, "it was made on another selection of images (40 images");
     record("--check against a baseline of another selection", out.status.code(), &err, None, 0.0);
     let out = check(&jaccard, &[]);
-    fails_with(&out, 2, "it used relevance jaccard τ=0.3 (now hybrid τ=0.5)");
+    fails_with(&out, 2, "it used relevance jaccard τ=0.3 (now hybrid τ=0.46)");
+    let out = check(&same, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = check(&uncentred, &[]);
+    fails_with(
+        &out,
+        2,
+        "its hybrid relevance was computed differently (uncentred MiniLM caption means; now",
+    );
     let out = check(&jaccard, &["--relevance", "jaccard", "--k", "5"]);
     fails_with(&out, 2, "it used --k [1, 5, 10] (now [5])");
     let out = check(&empty, &[]);

@@ -101,7 +101,8 @@ fn validate_reproduces_the_cxc_agreement_and_hybrid_agrees_best() {
     assert!((rho(&tfidf) - 0.808).abs() < 0.001, "{}", rho(&tfidf));
     assert!((rho(&jaccard) - 0.731).abs() < 0.001, "{}", rho(&jaccard));
     eprintln!("semantic {} hybrid {}", rho(&semantic), rho(&hybrid));
-    assert!(rho(&hybrid) > 0.835 && rho(&semantic) > 0.83);
+    // The bar for the default method: ρ ≥ 0.84 (0.8438 here; 0.8399 before centring).
+    assert!(rho(&hybrid) >= 0.84 && rho(&semantic) >= 0.84, "{} {}", rho(&hybrid), rho(&semantic));
     // Hybrid's gain over tf-idf is outside both intervals.
     assert!(
         hybrid["spearman"]["ci95"][0].as_f64().unwrap()
@@ -133,11 +134,10 @@ fn validate_reproduces_the_cxc_agreement_and_hybrid_agrees_best() {
     // At tf-idf's τ = 0.3: 98.7% of pairs rated ≥ 4 and 3.1% of pairs rated ≤ 1 are relevant.
     assert!((tfidf["top_rated_relevant"].as_f64().unwrap() - 0.987).abs() < 0.001);
     assert!((tfidf["unrelated_relevant"].as_f64().unwrap() - 0.031).abs() < 0.001);
-    // Hybrid's default τ is the one that separates the levels best.
-    assert_eq!(
-        hybrid["threshold"].as_f64().unwrap(),
-        hybrid["best"]["threshold"].as_f64().unwrap()
-    );
+    // Hybrid's and semantic's default τ are the ones that separate the levels best.
+    for m in [&hybrid, &semantic] {
+        assert_eq!(m["threshold"].as_f64().unwrap(), m["best"]["threshold"].as_f64().unwrap());
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Caption embeddings for semantic relevance: every distinct caption embedded once by the
 //! MiniLM encoder and cached in the store (keyed by the encoder file's sha256 and the caption's
-//! sha256, like image vectors), then each image's unit mean vector.
+//! sha256, like image vectors), then each image's unit mean vector, centred on the dataset.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -50,7 +50,7 @@ pub fn relevances(
         .collect())
 }
 
-/// Each image's unit mean caption embedding.
+/// Each image's unit mean caption embedding, centred on the dataset (`relevance::centre`).
 pub fn image_vectors(
     cfg: &Config,
     store: Option<&Store>,
@@ -117,5 +117,6 @@ pub fn image_vectors(
         }
         crate::model::l2_normalise(row);
     }
+    crate::relevance::centre(&mut flat, DIM, crate::relevance::CENTRE_MIN_IMAGES);
     Ok(Semantic { dim: DIM, vectors: flat })
 }

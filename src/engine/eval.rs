@@ -113,6 +113,7 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
             ds.samples.len(),
             &opts.method.to_string(),
             opts.threshold,
+            opts.method.semantic_version(),
             &opts.ks,
         );
         if let Some(why) = why {
@@ -656,6 +657,7 @@ fn assemble(
                     o.method
                 )
             },
+            semantic: o.method.semantic_version().into(),
             mean_pair_relevance: truth.mean_rel.iter().sum::<f64>() / rel.len() as f64,
             bootstrap_resamples: o.bootstrap,
             seed: o.seed,
