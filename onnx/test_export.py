@@ -337,9 +337,19 @@ def fp16_offline(work, photos, binary):
         vecs.append(np.load(npy))
     cos = float((vecs[0] * vecs[1]).sum(axis=1).min())
     ratio = os.path.getsize(os.path.join(out_dir, f"{name}-fp16.onnx")) / os.path.getsize(os.path.join(out_dir, f"{name}.onnx"))
-    return parity >= 0.9999 and cos >= 0.9999 and ratio < 0.55, (
+    # `--precision fp16 --model NAME` runs the copy; a model without one is refused with the fix.
+    flag = os.path.join(work, "offline-flag.npy")
+    run = [binary, "--precision", "fp16", "--store", os.path.join(work, "store-offline"), "export", "--device", "cpu",
+           "--models-dir", out_dir, "--dataset", photos, "--out", flag, "--model"]
+    subprocess.run(run + [name], check=True, capture_output=True)
+    same = bool(np.array_equal(np.load(flag), vecs[1]))
+    missing = subprocess.run(run + ["open-nsfw"], capture_output=True, text=True)
+    refused = missing.returncode == 2 and "just fp16 open-nsfw" in missing.stderr
+    return parity >= 0.9999 and cos >= 0.9999 and ratio < 0.55 and same and refused, (
         f"just fp16 on the real {name}: file {ratio:.2f}× the fp32 size, parity {parity:.6f}, "
-        f"embtui fp16-vs-fp32 min cos {cos:.6f} on {len(vecs[0])} photos")
+        f"embtui fp16-vs-fp32 min cos {cos:.6f} on {len(vecs[0])} photos; --precision fp16 "
+        f"{'runs the copy' if same else 'DID NOT run the copy'}, "
+        f"{'refuses' if refused else 'DID NOT refuse'} a model without one")
 
 
 def main():

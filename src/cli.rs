@@ -60,6 +60,30 @@ pub struct Global {
     /// (and never reuse a stored vector of a reduced-scale decode).
     #[arg(long, global = true, value_enum, default_value_t = DecodeMode::Fast)]
     pub decode: DecodeMode,
+    /// fp16: use each model's fp16 copy NAME-fp16 (made once by `just fp16 NAME` or `just
+    /// export-hf NAME --precision fp16`, its parity in models.lock.json; meant for CUDA).
+    #[arg(long, global = true, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+    /// cuDNN convolution algorithm search on CUDA: heuristic starts at once (right for short
+    /// runs); exhaustive times every algorithm on the first batch of each shape (ONNX
+    /// Runtime's own default; can pay off on long runs).
+    #[arg(long, global = true, value_enum, default_value_t = CudnnSearch::Heuristic)]
+    pub cudnn_search: CudnnSearch,
+}
+
+/// Which copy of each model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    Fp32,
+    Fp16,
+}
+
+/// How cuDNN picks convolution algorithms (CUDA only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CudnnSearch {
+    Heuristic,
+    Exhaustive,
+    Default,
 }
 
 /// How large JPEGs are decoded (docs/performance.md "Large photos").

@@ -18,6 +18,8 @@ pub struct Config {
     pub device: Device,
     pub threads: usize,
     pub decode: DecodeOptions,
+    /// `--precision fp16`: model names resolve to their NAME-fp16 copies.
+    pub fp16: bool,
 }
 
 impl Config {
@@ -50,6 +52,7 @@ impl Config {
                 exact: g.decode == crate::cli::DecodeMode::Exact,
                 draft: None,
             },
+            fp16: g.precision == crate::cli::Precision::Fp16,
         })
     }
 
@@ -69,12 +72,22 @@ impl Config {
         }
     }
 
-    /// The manifest entry of `name`, or an error listing the known ones.
+    /// The manifest entry of `name` (of its fp16 copy with `--precision fp16`), or an error
+    /// listing the known ones.
     pub fn model(&self, name: &str) -> Result<ModelEntry, ModelError> {
-        self.manifest.get(name.trim()).cloned().ok_or_else(|| ModelError::UnknownModel {
+        let name = name.trim();
+        let entry = self.manifest.get(name).cloned().ok_or_else(|| ModelError::UnknownModel {
             name: crate::text::sanitize(name),
             known: self.manifest.names().join(", "),
-        })
+        })?;
+        if !self.fp16 || name.ends_with("-fp16") {
+            return Ok(entry);
+        }
+        let half = format!("{name}-fp16");
+        self.manifest
+            .get(&half)
+            .cloned()
+            .ok_or_else(|| ModelError::NoFp16Copy { name: crate::text::sanitize(name) })
     }
 
     /// The manifest entries for `names`, in order.

@@ -98,6 +98,7 @@ fn run() -> anyhow::Result<ExitCode> {
         reexec_with_gpu_libraries();
     }
     let cfg = config::Config::from_global(&cli.global)?;
+    model::set_cudnn_search(cli.global.cudnn_search);
     let Some(command) = cli.command else {
         cli::Cli::command().print_help()?;
         eprintln!("\nTo open the TUI: embtui browse --dataset DIR --model efficientnet-lite0,dinov2-s14-imgfocus");

@@ -76,6 +76,11 @@ pub enum ModelError {
          `just export-hf {name}`"
     )]
     FileMissing { name: String, path: PathBuf },
+    #[error(
+        "`{name}` has no fp16 copy (--precision fp16); make it once with `just fp16 {name}` \
+         (installed models) or `just export-hf {name} --precision fp16`"
+    )]
+    NoFp16Copy { name: String },
     #[error("could not read model file {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("model `{name}`: {tensor} {what}: expected {expected}, found {found}")]
@@ -356,12 +361,35 @@ fn cpu_session(name: &str, path: &Path, threads: usize) -> Result<Session> {
     b.commit_from_file(path).map_err(err)
 }
 
+/// cuDNN's convolution algorithm search for CUDA sessions (`--cudnn-search`), set once at
+/// start-up: 0 heuristic, 1 exhaustive, 2 ONNX Runtime's default.
+static CUDNN_SEARCH: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets how CUDA sessions opened from now on search cuDNN's convolution algorithms.
+pub fn set_cudnn_search(mode: crate::cli::CudnnSearch) {
+    let v = match mode {
+        crate::cli::CudnnSearch::Heuristic => 0,
+        crate::cli::CudnnSearch::Exhaustive => 1,
+        crate::cli::CudnnSearch::Default => 2,
+    };
+    CUDNN_SEARCH.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A CUDA session on GPU `k`, or why there is none (in words: the caller decides whether that
 /// is an error or a reason to use the CPU).
 fn cuda_session(entry: &ModelEntry, path: &Path, k: u32) -> std::result::Result<Session, String> {
     let env = runtime::environment(true).map_err(|e| e.to_string())?;
     let id = i32::try_from(k).map_err(|_| format!("GPU index {k} is out of range"))?;
-    let cuda = ort::ep::CUDA::default().with_device_id(id).build().error_on_failure();
+    let search = match CUDNN_SEARCH.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => ort::ep::cuda::ConvAlgorithmSearch::Heuristic,
+        1 => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
+        _ => ort::ep::cuda::ConvAlgorithmSearch::Default,
+    };
+    let cuda = ort::ep::CUDA::default()
+        .with_device_id(id)
+        .with_conv_algorithm_search(search)
+        .build()
+        .error_on_failure();
     let mut b = Session::builder(env)
         .map_err(|e| e.to_string())?
         .with_execution_providers([cuda])
