@@ -18,8 +18,9 @@ venv:
         {{py}} -m pip install -q --disable-pip-version-check -r onnx/requirements.txt
     fi
 
-# ONNX Runtime (CPU) into .ort/cpu, the four offline image models and the MiniLM caption encoder
-# into models/.
+# ONNX Runtime (CPU) into .ort/cpu; the four offline image models and the MiniLM caption
+# encoder into models/.
+[doc("ONNX Runtime (CPU) into .ort/cpu; the four offline image models and the MiniLM caption encoder into models/.")]
 setup: venv
     #!/usr/bin/env bash
     set -euo pipefail
@@ -103,12 +104,14 @@ bench *ARGS: setup build
 # Flickr30k at full size: 31,783 generated photos with real captions; parse every format, index,
 # eval with the vectors cached; wall time, peak RSS, disk (docs/performance.md "Full scale").
 # `just bench-scale --fresh` re-embeds from an empty store (1.5 h on 2 cores); --n 5000 for a smaller run.
+[doc("Flickr30k at full size (31,783 generated photos, real captions): parse, index, eval; --fresh, --n N.")]
 bench-scale *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/scale.py {{ARGS}}
 
 # 12-megapixel photos (4032×3024, generated from the real ones): DCT-scaled vs exact decode vs the
 # PIL loop, and their parity (docs/performance.md "Large photos").
+[doc("12-megapixel photos: DCT-scaled vs exact decode vs the PIL loop, and their parity.")]
 bench-large *ARGS: setup build
     {{py}} bench/large.py {{ARGS}}
 
@@ -132,6 +135,7 @@ fp16 MODELS: setup
 
 # Python with today's torch 2.x + transformers 5 from PyPI (.venv-export-modern; no root, ~5.7 GB
 # with the CUDA libraries PyPI's Linux torch brings, ~2 min).
+[doc("Python with today's torch 2.x + transformers 5 from PyPI (.venv-export-modern; no root, ~5.7 GB).")]
 venv-export-modern:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -150,6 +154,7 @@ export-hf-modern MODEL *ARGS: venv-export-modern
 
 # Verify the exporter on tiny random models of every architecture (no downloads of weights);
 # sets up ONNX Runtime, the export venv and the binary first; one line per architecture.
+[doc("Verify the exporter on tiny random models of every architecture (pinned torch 1.13 stack); one line each.")]
 test-export: setup venv-export build
     .venv-export/bin/python onnx/test_export.py
 
