@@ -15,6 +15,7 @@ Works with torch 1.13 + transformers 4.38 (`just venv-export`) and torch 2.x + t
 (`just venv-export-modern`).
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -393,6 +394,27 @@ def half_precision(src, dst, parity_input):
     return float(cos.min())
 
 
+@contextlib.contextmanager
+def private_folder(models_dir, stem):
+    """A temporary folder inside MODELS_DIR for one export (same filesystem, so `land` is an
+    atomic rename); removed with whatever did not land."""
+    import shutil
+    import tempfile
+
+    os.makedirs(models_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=models_dir, prefix=f".{stem}-export-")
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def land(tmp, models_dir, files):
+    """Moves `files` from the private folder into MODELS_DIR."""
+    for f in files:
+        os.replace(os.path.join(tmp, f), os.path.join(models_dir, f))
+
+
 def exported(module, args, stem, models_dir, external_data=False, fp16_parity_input=None, **kwargs):
     """Exports `module` as MODELS_DIR/STEM.onnx through a private folder, so the loose
     external-data files torch writes for models over 2 GB (named after tensors) never land in
@@ -401,14 +423,9 @@ def exported(module, args, stem, models_dir, external_data=False, fp16_parity_in
     this path on small models). With `fp16_parity_input` the graph is converted to fp16
     (`half_precision`) before it leaves the private folder. Returns the files written, the
     graph first, and the fp16 parity (min cosine) or None."""
-    import shutil
-    import tempfile
-
     import onnx
 
-    os.makedirs(models_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=models_dir, prefix=f".{stem}-export-")
-    try:
+    with private_folder(models_dir, stem) as tmp:
         out = os.path.join(tmp, f"{stem}.onnx")
         parity = None
         if fp16_parity_input is None:
@@ -429,11 +446,8 @@ def exported(module, args, stem, models_dir, external_data=False, fp16_parity_in
             files.append(data)
         elif os.path.exists(os.path.join(models_dir, data)):
             os.remove(os.path.join(models_dir, data))  # an earlier export's weights
-        for f in files:
-            os.replace(os.path.join(tmp, f), os.path.join(models_dir, f))
+        land(tmp, models_dir, files)
         return files, parity
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def record_lock(models_dir, name, files, fp16_parity=None):

@@ -10,9 +10,7 @@ on the CPU ONNX Runtime runs the ops that have no float16 kernel in float32.
 """
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import tomllib
 
 import numpy as np
@@ -49,15 +47,11 @@ def convert(name, models_dir):
     shape = (export_hf.PARITY_INPUTS, 3, e["size"], e["size"]) if e["layout"] == "nchw" \
         else (export_hf.PARITY_INPUTS, e["size"], e["size"], 3)
     parity_input = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    tmp = tempfile.mkdtemp(dir=models_dir, prefix=f".{stem}-")
-    try:
+    with export_hf.private_folder(models_dir, stem) as tmp:
         out = os.path.join(tmp, f"{stem}.onnx")
         parity = export_hf.half_precision(src, out, parity_input)
         files = [f"{stem}.onnx"] + ([f"{stem}.onnx.data"] if os.path.exists(out + ".data") else [])
-        for f in files:
-            os.replace(os.path.join(tmp, f), os.path.join(models_dir, f))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        export_hf.land(tmp, models_dir, files)
     entry = dict(e, name=stem, file=f"{stem}.onnx",
                  description=f"{e.get('description', name)}; fp16 copy (vs fp32: min cosine {parity:.5f} "
                              f"on {export_hf.PARITY_INPUTS} seeded inputs)")

@@ -362,17 +362,12 @@ fn cpu_session(name: &str, path: &Path, threads: usize) -> Result<Session> {
 }
 
 /// cuDNN's convolution algorithm search for CUDA sessions (`--cudnn-search`), set once at
-/// start-up: 0 heuristic, 1 exhaustive, 2 ONNX Runtime's default.
-static CUDNN_SEARCH: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// start-up; heuristic when never set.
+static CUDNN_SEARCH: std::sync::OnceLock<crate::cli::CudnnSearch> = std::sync::OnceLock::new();
 
-/// Sets how CUDA sessions opened from now on search cuDNN's convolution algorithms.
+/// Sets how CUDA sessions search cuDNN's convolution algorithms (the first call wins).
 pub fn set_cudnn_search(mode: crate::cli::CudnnSearch) {
-    let v = match mode {
-        crate::cli::CudnnSearch::Heuristic => 0,
-        crate::cli::CudnnSearch::Exhaustive => 1,
-        crate::cli::CudnnSearch::Default => 2,
-    };
-    CUDNN_SEARCH.store(v, std::sync::atomic::Ordering::Relaxed);
+    let _ = CUDNN_SEARCH.set(mode);
 }
 
 /// A CUDA session on GPU `k`, or why there is none (in words: the caller decides whether that
@@ -380,10 +375,12 @@ pub fn set_cudnn_search(mode: crate::cli::CudnnSearch) {
 fn cuda_session(entry: &ModelEntry, path: &Path, k: u32) -> std::result::Result<Session, String> {
     let env = runtime::environment(true).map_err(|e| e.to_string())?;
     let id = i32::try_from(k).map_err(|_| format!("GPU index {k} is out of range"))?;
-    let search = match CUDNN_SEARCH.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => ort::ep::cuda::ConvAlgorithmSearch::Heuristic,
-        1 => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
-        _ => ort::ep::cuda::ConvAlgorithmSearch::Default,
+    let search = match CUDNN_SEARCH.get() {
+        None | Some(crate::cli::CudnnSearch::Heuristic) => {
+            ort::ep::cuda::ConvAlgorithmSearch::Heuristic
+        }
+        Some(crate::cli::CudnnSearch::Exhaustive) => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
+        Some(crate::cli::CudnnSearch::Default) => ort::ep::cuda::ConvAlgorithmSearch::Default,
     };
     let cuda = ort::ep::CUDA::default()
         .with_device_id(id)
