@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::dataset::Format;
 use crate::hash::Shard;
-use crate::model::Device;
+use crate::model::{CudnnSearch, Device};
 use crate::relevance::Method;
 
 /// Images per inference batch when `--batch` is not given (one place for every command).
@@ -76,14 +76,6 @@ pub struct Global {
 pub enum Precision {
     Fp32,
     Fp16,
-}
-
-/// How cuDNN picks convolution algorithms (CUDA only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CudnnSearch {
-    Heuristic,
-    Exhaustive,
-    Default,
 }
 
 /// How large JPEGs are decoded (docs/performance.md "Large photos").

@@ -361,12 +361,20 @@ fn cpu_session(name: &str, path: &Path, threads: usize) -> Result<Session> {
     b.commit_from_file(path).map_err(err)
 }
 
+/// How cuDNN picks convolution algorithms (CUDA only; `--cudnn-search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CudnnSearch {
+    Heuristic,
+    Exhaustive,
+    Default,
+}
+
 /// cuDNN's convolution algorithm search for CUDA sessions (`--cudnn-search`), set once at
 /// start-up; heuristic when never set.
-static CUDNN_SEARCH: std::sync::OnceLock<crate::cli::CudnnSearch> = std::sync::OnceLock::new();
+static CUDNN_SEARCH: std::sync::OnceLock<CudnnSearch> = std::sync::OnceLock::new();
 
 /// Sets how CUDA sessions search cuDNN's convolution algorithms (the first call wins).
-pub fn set_cudnn_search(mode: crate::cli::CudnnSearch) {
+pub fn set_cudnn_search(mode: CudnnSearch) {
     let _ = CUDNN_SEARCH.set(mode);
 }
 
@@ -376,11 +384,9 @@ fn cuda_session(entry: &ModelEntry, path: &Path, k: u32) -> std::result::Result<
     let env = runtime::environment(true).map_err(|e| e.to_string())?;
     let id = i32::try_from(k).map_err(|_| format!("GPU index {k} is out of range"))?;
     let search = match CUDNN_SEARCH.get() {
-        None | Some(crate::cli::CudnnSearch::Heuristic) => {
-            ort::ep::cuda::ConvAlgorithmSearch::Heuristic
-        }
-        Some(crate::cli::CudnnSearch::Exhaustive) => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
-        Some(crate::cli::CudnnSearch::Default) => ort::ep::cuda::ConvAlgorithmSearch::Default,
+        None | Some(CudnnSearch::Heuristic) => ort::ep::cuda::ConvAlgorithmSearch::Heuristic,
+        Some(CudnnSearch::Exhaustive) => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
+        Some(CudnnSearch::Default) => ort::ep::cuda::ConvAlgorithmSearch::Default,
     };
     let cuda = ort::ep::CUDA::default()
         .with_device_id(id)
