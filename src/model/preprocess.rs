@@ -1,7 +1,7 @@
 //! Preprocessing: a decoded image → the model's input tensor, as the manifest says.
 //!
-//! Mirrors `onnx/reference.py` (PIL + numpy) step for step; `fast_image_resize` implements the
-//! same convolution filters as PIL, which keeps embtui's embeddings within cosine 0.999 of it.
+//! Mirrors `onnx/reference.py` (PIL + numpy) step for step; `resample.rs` reproduces PIL's
+//! convolution filters exactly, which keeps embtui's embeddings within cosine 0.999 of it.
 
 use std::path::Path;
 
@@ -39,59 +39,63 @@ pub fn resized_size_with(
     }
 }
 
-/// Resizes with the manifest's rule and filter (Pillow-exact, see `resample.rs`).
-pub fn resize(img: &RgbImage, m: &ModelEntry) -> RgbImage {
-    let (w, h) =
-        resized_size_with(img.width(), img.height(), m.resize.rule, m.resize.to, m.resize.round);
-    if (w, h) == img.dimensions() {
-        return img.clone();
-    }
-    super::resample::resize(img, w, h, m.resize.interpolation)
-}
-
 /// Writes the model input for one decoded image into `out` (`size*size*3` floats, in the
 /// manifest's layout and channel order): resize → centre crop → centred zero pad → normalise.
+/// Only the part of the resized image that the crop keeps is computed (pixel for pixel the
+/// same as resizing the whole image, then cropping).
 pub fn write_tensor(img: &RgbImage, m: &ModelEntry, out: &mut [f32]) {
     let s = m.size as usize;
     debug_assert_eq!(out.len(), s * s * 3);
-    let resized = resize(img, m);
-    let (rw, rh) = (i64::from(resized.width()), i64::from(resized.height()));
+    let (w, h) =
+        resized_size_with(img.width(), img.height(), m.resize.rule, m.resize.to, m.resize.round);
+    let (rw, rh) = (i64::from(w), i64::from(h));
     // Offset of the model canvas inside the resized image: positive crops, negative pads.
     let (off_x, off_y) = match (m.crop, m.pad) {
         (Some(c), _) => ((rw - i64::from(c)) / 2, (rh - i64::from(c)) / 2),
         (None, Some(p)) => (-((i64::from(p) - rw) / 2), -((i64::from(p) - rh) / 2)),
         (None, None) => (0, 0),
     };
+    // The part of the resized image inside the s×s canvas.
+    let span = |off: i64, len: i64| {
+        let a = off.clamp(0, len);
+        let b = (off + s as i64).clamp(0, len);
+        (a as usize, (b - a) as usize)
+    };
+    let ((wx, ww), (wy, wh)) = (span(off_x, rw), span(off_y, rh));
+    let win = super::resample::Window { x: wx, y: wy, w: ww, h: wh };
+    let part = super::resample::resize_window(img, w, h, m.resize.interpolation, win);
     let order: [usize; 3] = match m.channels {
         Channels::Rgb => [0, 1, 2],
         Channels::Bgr => [2, 1, 0],
     };
-    // Per channel: value = pixel * scale + shift, with scale = rescale/std, shift = -mean/std.
+    // Per channel: value = pixel * scale + shift, with scale = rescale/std, shift = -mean/std;
+    // padding is zero before normalisation, i.e. `shift`.
     let scale: [f32; 3] = std::array::from_fn(|c| m.rescale / m.std[c]);
     let shift: [f32; 3] = std::array::from_fn(|c| -m.mean[c] / m.std[c]);
-    let pad_value: [f32; 3] = shift;
     let plane = s * s;
-    let raw = resized.as_raw();
-    for y in 0..s {
-        let sy = y as i64 + off_y;
-        let row_inside = sy >= 0 && sy < rh;
-        for x in 0..s {
-            let sx = x as i64 + off_x;
-            let base = if row_inside && sx >= 0 && sx < rw {
-                Some(((sy * rw + sx) * 3) as usize)
-            } else {
-                None
-            };
+    let index = |c: usize, y: usize, x: usize| match m.layout {
+        Layout::Nchw => c * plane + y * s + x,
+        Layout::Nhwc => (y * s + x) * 3 + c,
+    };
+    if (ww, wh) != (s, s) {
+        for y in 0..s {
+            for x in 0..s {
+                for (c, v) in shift.iter().enumerate() {
+                    out[index(c, y, x)] = *v;
+                }
+            }
+        }
+    }
+    if ww == 0 || wh == 0 {
+        return;
+    }
+    // Canvas position of the window's top-left pixel.
+    let (cx, cy) = ((wx as i64 - off_x) as usize, (wy as i64 - off_y) as usize);
+    let raw = part.as_raw();
+    for (y, row) in raw.chunks_exact(ww * 3).enumerate() {
+        for (x, px) in row.chunks_exact(3).enumerate() {
             for (c, &src_c) in order.iter().enumerate() {
-                let v = match base {
-                    Some(b) => f32::from(raw[b + src_c]) * scale[c] + shift[c],
-                    None => pad_value[c],
-                };
-                let idx = match m.layout {
-                    Layout::Nchw => c * plane + y * s + x,
-                    Layout::Nhwc => (y * s + x) * 3 + c,
-                };
-                out[idx] = v;
+                out[index(c, cy + y, cx + x)] = f32::from(px[src_c]) * scale[c] + shift[c];
             }
         }
     }

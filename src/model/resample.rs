@@ -104,44 +104,74 @@ fn clip8(v: i32) -> u8 {
     (v >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
+/// A rectangle of a resized image: columns `x..x + w`, rows `y..y + h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub x: usize,
+    pub y: usize,
+    pub w: usize,
+    pub h: usize,
+}
+
 /// Pillow's NEAREST: output pixel x reads input pixel floor((x + 0.5) · in / out).
-fn nearest(src: &RgbImage, w: u32, h: u32) -> RgbImage {
+fn nearest(src: &RgbImage, w: u32, h: u32, win: Window) -> RgbImage {
     let (sw, sh) = (f64::from(src.width()), f64::from(src.height()));
-    let xs: Vec<u32> = (0..w)
-        .map(|x| (((f64::from(x) + 0.5) * sw / f64::from(w)) as u32).min(src.width() - 1))
-        .collect();
-    RgbImage::from_fn(w, h, |x, y| {
-        let sy = (((f64::from(y) + 0.5) * sh / f64::from(h)) as u32).min(src.height() - 1);
+    let pick = |i: usize, n: u32, s: f64, max: u32| {
+        (((i as f64 + 0.5) * s / f64::from(n)) as u32).min(max - 1)
+    };
+    let xs: Vec<u32> = (win.x..win.x + win.w).map(|x| pick(x, w, sw, src.width())).collect();
+    RgbImage::from_fn(win.w as u32, win.h as u32, |x, y| {
+        let sy = pick(win.y + y as usize, h, sh, src.height());
         *src.get_pixel(xs[x as usize], sy)
     })
 }
 
-/// Resizes like Pillow's `Image.resize((w, h), resample=f)` on an RGB image.
+/// Resizes like Pillow's `Image.resize((w, h), resample=f)` on an RGB image (the tests' whole
+/// image; the pipeline asks for the window it keeps).
+#[cfg(test)]
 pub fn resize(src: &RgbImage, w: u32, h: u32, f: Interpolation) -> RgbImage {
+    let all = Window { x: 0, y: 0, w: w as usize, h: h as usize };
+    resize_window(src, w, h, f, all)
+}
+
+/// The `win` part of `resize(src, w, h, f)`, pixel for pixel, computing only that part:
+/// each output pixel depends on its own filter taps alone, so a centre crop needs only the
+/// columns and rows it keeps (EfficientNet's resize to 341×256 then crop to 224×224 skips
+/// a third of the work). `win` must lie inside w×h.
+pub fn resize_window(src: &RgbImage, w: u32, h: u32, f: Interpolation, win: Window) -> RgbImage {
+    debug_assert!(win.x + win.w <= w as usize && win.y + win.h <= h as usize);
     if f == Interpolation::Nearest {
-        return nearest(src, w, h);
+        return nearest(src, w, h, win);
     }
     let (sw, sh) = (src.width() as usize, src.height() as usize);
     let (w, h) = (w as usize, h as usize);
-    let mut cur: Vec<u8> = src.as_raw().clone();
-    let mut cur_h = sh;
-    let vert = coeffs(sh, h, f);
-    if w != sw {
-        // Only the rows the vertical pass reads are resampled horizontally, as Pillow does.
-        let (first, last) = if h == sh {
-            (0, sh)
-        } else {
-            let first = vert.bounds.first().map_or(0, |b| b.0);
-            let last = vert.bounds.last().map_or(sh, |b| b.0 + b.1);
+    let raw = src.as_raw();
+    // Input rows the window needs (all the vertical taps of its rows), as Pillow, which
+    // resamples horizontally only the rows the vertical pass reads.
+    let vert = (h != sh).then(|| coeffs(sh, h, f));
+    let (first, last) = match &vert {
+        Some(v) => {
+            let rows = &v.bounds[win.y..win.y + win.h];
+            let first = rows.iter().map(|b| b.0).min().unwrap_or(0);
+            let last = rows.iter().map(|b| b.0 + b.1).max().unwrap_or(first);
             (first, last)
-        };
+        }
+        None => (win.y, win.y + win.h),
+    };
+    let rows = last - first;
+    let mut cur = vec![0u8; win.w * rows * 3];
+    if w == sw {
+        for y in 0..rows {
+            let from = ((y + first) * sw + win.x) * 3;
+            cur[y * win.w * 3..(y + 1) * win.w * 3].copy_from_slice(&raw[from..from + win.w * 3]);
+        }
+    } else {
         let hc = coeffs(sw, w, f);
-        let rows = last - first;
-        let mut out = vec![0u8; w * rows * 3];
         let half = 1i32 << (PRECISION_BITS - 1);
         for y in 0..rows {
-            let row = &cur[(y + first) * sw * 3..(y + first + 1) * sw * 3];
-            for x in 0..w {
+            let row = &raw[(y + first) * sw * 3..(y + first + 1) * sw * 3];
+            let out = &mut cur[y * win.w * 3..(y + 1) * win.w * 3];
+            for (x, o) in (win.x..win.x + win.w).zip(out.chunks_exact_mut(3)) {
                 let (xmin, n) = hc.bounds[x];
                 let k = &hc.weights[x * hc.ksize..x * hc.ksize + n];
                 let (mut r, mut g, mut b) = (half, half, half);
@@ -150,33 +180,27 @@ pub fn resize(src: &RgbImage, w: u32, h: u32, f: Interpolation) -> RgbImage {
                     g += i32::from(px[1]) * kw;
                     b += i32::from(px[2]) * kw;
                 }
-                let o = (y * w + x) * 3;
-                out[o] = clip8(r);
-                out[o + 1] = clip8(g);
-                out[o + 2] = clip8(b);
+                o[0] = clip8(r);
+                o[1] = clip8(g);
+                o[2] = clip8(b);
             }
         }
-        cur = out;
-        cur_h = rows;
-        if h != sh {
-            return vertical(&cur, w, &vert, first, h);
-        }
     }
-    if h != sh {
-        return vertical(&cur, w, &vert, 0, h);
+    match vert {
+        Some(v) => vertical(&cur, win.w, &v, first, win.y, win.h),
+        None => RgbImage::from_raw(win.w as u32, win.h as u32, cur).expect("buffer size matches"),
     }
-    debug_assert_eq!(cur_h * w * 3, cur.len());
-    RgbImage::from_raw(w as u32, cur_h as u32, cur).expect("buffer size matches")
 }
 
-fn vertical(src: &[u8], w: usize, vc: &Coeffs, offset: usize, h: usize) -> RgbImage {
+/// The vertical pass for output rows `y0..y0 + h`; `src` holds input rows from `offset` on.
+fn vertical(src: &[u8], w: usize, vc: &Coeffs, offset: usize, y0: usize, h: usize) -> RgbImage {
     let stride = w * 3;
     let mut out = vec![0u8; stride * h];
     let mut acc = vec![0i32; stride];
     let half = 1i32 << (PRECISION_BITS - 1);
     for y in 0..h {
-        let (ymin, n) = vc.bounds[y];
-        let k = &vc.weights[y * vc.ksize..y * vc.ksize + n];
+        let (ymin, n) = vc.bounds[y0 + y];
+        let k = &vc.weights[(y0 + y) * vc.ksize..(y0 + y) * vc.ksize + n];
         acc.fill(half);
         // Row-major accumulation: each tap adds a whole source row (contiguous, vectorisable).
         for (i, &kw) in k.iter().enumerate() {
@@ -229,5 +253,39 @@ mod tests {
         let src = RgbImage::from_pixel(37, 23, image::Rgb([77, 128, 250]));
         let out = resize(&src, 11, 50, Interpolation::Bicubic);
         assert!(out.pixels().all(|p| p.0 == [77, 128, 250]));
+    }
+
+    #[test]
+    fn a_window_equals_the_same_part_of_the_whole_resize() {
+        // A 61×47 gradient with texture; every filter, windows touching each edge and none.
+        let src = RgbImage::from_fn(61, 47, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
+        });
+        let filters = [
+            Interpolation::Nearest,
+            Interpolation::Area,
+            Interpolation::Bilinear,
+            Interpolation::Bicubic,
+            Interpolation::Lanczos3,
+        ];
+        for f in filters {
+            for (w, h) in [(29, 23), (61, 20), (30, 47), (61, 47), (90, 70)] {
+                let whole = resize(&src, w, h, f);
+                let (w, h) = (w as usize, h as usize);
+                for win in [
+                    Window { x: 0, y: 0, w, h },
+                    Window { x: 3, y: 2, w: w - 6, h: h - 5 },
+                    Window { x: w - 7, y: 0, w: 7, h: 1 },
+                    Window { x: 0, y: h - 4, w: 5, h: 4 },
+                ] {
+                    let part = resize_window(&src, w as u32, h as u32, f, win);
+                    assert_eq!(part.dimensions(), (win.w as u32, win.h as u32));
+                    for (x, y, p) in part.enumerate_pixels() {
+                        let q = whole.get_pixel(x + win.x as u32, y + win.y as u32);
+                        assert_eq!(p, q, "{f:?} {w}x{h} {win:?} at ({x},{y})");
+                    }
+                }
+            }
+        }
     }
 }
