@@ -3,7 +3,7 @@
 
 Runs `embtui bench …` (Rust) and the Python/PIL/onnxruntime/faiss baselines on the same data,
 writes .bench/results.json and prints the tables that docs/performance.md records.
-Usage: bench/run.py [--data ../shared/data/flickr8k-1k] [--quick] [--only embed,search,eval,tui,large]
+Usage: bench/run.py [--data ../shared/data/flickr8k-1k] [--quick] [--images N] [--only embed,search,eval,tui,large]
 """
 import argparse
 import json
@@ -75,6 +75,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "flickr8k-1k"))
     ap.add_argument("--quick", action="store_true", help="fewer images and sizes (a smoke run)")
+    ap.add_argument("--images", type=int, default=0,
+                    help="embedding section: the first N photos only (the issue's target: 300)")
     ap.add_argument("--only", default="embed,search,eval,tui,large",
                     help="comma-separated sections to run (default: all)")
     args = ap.parse_args()
@@ -110,16 +112,26 @@ def main():
 
 
 def embed_section(args, res, limit, images, names):
-    print("\n== 1-3. embedding, images/s (batch 16, CPU)")
-    print(f"{'model':<22}{'embtui e2e':>11}{'infer only':>11}{'ratio':>7}{'python e2e':>11}{'speed-up':>9}"
-          f"{'prep/core':>10}{'PIL prep':>9}")
+    cores = os.cpu_count()
+    if args.images:
+        limit = ["--limit", str(args.images)]
+        names = names[: args.images]
+    print(f"\n== 1-3. embedding, images/s (batch 16, CPU, {len(names)} photos)")
+    print("lanes: one single-threaded session per core (embtui's default on a CPU); "
+          f"pipeline: --threads {cores}, one session fed by decoder threads")
+    print(f"{'model':<22}{'lanes e2e':>10}{'pipeline':>9}{'infer only':>11}{'ratio':>7}{'1-session':>10}"
+          f"{'python e2e':>11}{'speed-up':>9}{'prep/core':>10}{'PIL prep':>9}")
     for m in MODELS:
-        r = embtui("bench", "--json", "embed", "--device", "cpu", "--model", m, "--dataset", args.data, *limit)
+        common = ["embed", "--device", "cpu", "--model", m, "--dataset", args.data, *limit]
+        r = embtui("bench", "--json", *common)
+        p = embtui("bench", "--json", "--threads", str(cores), *common)
         py_e2e, py_pre = python_embed(m, images, names)
-        r.update(python_end_to_end_images_per_s=py_e2e, python_preprocess_images_per_s_per_core=py_pre)
+        r.update(python_end_to_end_images_per_s=py_e2e, python_preprocess_images_per_s_per_core=py_pre,
+                 pipeline_run=p)
         res["embed"].append(r)
-        print(f"{m:<22}{r['end_to_end_images_per_s']:>11.1f}{r['inference_only_images_per_s']:>11.1f}"
-              f"{r['ratio']:>7.2f}{py_e2e:>11.1f}{r['end_to_end_images_per_s'] / py_e2e:>8.2f}x"
+        print(f"{m:<22}{r['end_to_end_images_per_s']:>10.1f}{p['end_to_end_images_per_s']:>9.1f}"
+              f"{r['inference_only_images_per_s']:>11.1f}{r['ratio']:>7.2f}{p['inference_only_images_per_s']:>10.1f}"
+              f"{py_e2e:>11.1f}{r['end_to_end_images_per_s'] / py_e2e:>8.2f}x"
               f"{r['decode_preprocess_images_per_s_per_core']:>10.1f}{py_pre:>9.1f}", flush=True)
 
 

@@ -46,7 +46,9 @@ pub struct Global {
     /// Execution provider: auto (CUDA if it works, else CPU), cpu, cuda or cuda:K for GPU K.
     #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
     pub device: Device,
-    /// ONNX Runtime intra-op threads (0 = one per core; more than 4 per core are capped).
+    /// 0: on a CPU, one single-threaded ONNX Runtime session per core, each decoding and
+    /// running its own batches (fastest); N: one session with N intra-op threads fed by decoder
+    /// threads (more than 4 per core are capped). CUDA always uses one session.
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub threads: usize,
     /// Refuse images with more pixels than this many millions (Pillow's default is 179).

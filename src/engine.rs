@@ -52,13 +52,30 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What an opened model will embed, which decides its sessions' threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Many images: as `embed::plan` says (on a CPU, one single-threaded session per core).
+    Many,
+    /// One image at a time (a query): one session using every core (or `--threads`).
+    One,
+}
+
 /// Opens one model; when `auto` fell back to CPU although a GPU runtime is installed, says why
 /// once per process (`quiet` keeps stderr clean for the TUI, which shows it in its status bar).
-pub fn open_model(cfg: &Config, name: &str, quiet: bool) -> anyhow::Result<Embedder> {
+pub fn open_model(
+    cfg: &Config,
+    name: &str,
+    quiet: bool,
+    work: Workload,
+) -> anyhow::Result<Embedder> {
     static FALLBACK_SAID: Once = Once::new();
     let entry = cfg.model(name)?;
-    let (_, ort_threads) = embed::plan(cfg.device, cfg.threads);
-    let e = Embedder::open(&entry, &cfg.models_dir, cfg.device, ort_threads)?;
+    let threads = match work {
+        Workload::Many => embed::plan(cfg.device, cfg.threads).ort_threads,
+        Workload::One => cfg.threads,
+    };
+    let e = Embedder::open(&entry, &cfg.models_dir, cfg.device, threads)?;
     if let (false, Some(why)) = (quiet, &e.fallback) {
         FALLBACK_SAID.call_once(|| crate::warn!("{}: using CPU ({why})", e.entry.name));
     }

@@ -58,6 +58,8 @@ impl fmt::Display for Device {
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    #[error("an embedding thread stopped before finishing batch {batch}; this is a bug, please report it with the command line")]
+    Lane { batch: usize },
     #[error(
         "ONNX Runtime library not found; looked in: {searched}. Run `just setup` (downloads the \
          onnxruntime=={ORT_VERSION} wheel's library into .ort/), or set ORT_DYLIB_PATH to a \
@@ -117,7 +119,35 @@ pub struct Embedder {
     /// When set, each row [`Embedder::embed_batch`] returns is the embedding followed by the
     /// manifest's `logits` output (for classification sanity checks such as `export --logits`).
     pub with_logits: bool,
+    /// Intra-op threads of each CPU session (0 = ONNX Runtime's default, one per core).
+    threads: usize,
     session: Session,
+    /// More CPU sessions of the same file, made on demand by [`Embedder::lanes`].
+    replicas: Vec<Session>,
+}
+
+/// One ONNX Runtime session of a model, for one thread to run batches on while other
+/// threads use other lanes of the same [`Embedder`].
+pub struct Lane<'a> {
+    entry: &'a ModelEntry,
+    with_logits: bool,
+    session: &'a mut Session,
+}
+
+impl Lane<'_> {
+    /// Runs one batch of `n` preprocessed images (`input` holds n×size×size×3 floats) and
+    /// returns `n` L2-normalised embeddings of `entry.dim` floats, row after row (each
+    /// followed by the manifest's `logits` output when the embedder has `with_logits`).
+    pub fn embed_batch(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>> {
+        let (out, logits) = run_session(self.session, self.entry, input, n, self.with_logits)?;
+        let Some(logits) = logits else { return Ok(out) };
+        let (d, c) = (self.entry.dim, logits.len() / n.max(1));
+        Ok((0..n)
+            .flat_map(|i| {
+                out[i * d..(i + 1) * d].iter().chain(&logits[i * c..(i + 1) * c]).copied()
+            })
+            .collect())
+    }
 }
 
 impl Embedder {
@@ -158,7 +188,9 @@ impl Embedder {
             device: used,
             fallback,
             with_logits: false,
+            threads,
             session,
+            replicas: Vec::new(),
         };
         e.check_io()?;
         if matches!(e.device, Device::Cuda(_)) {
@@ -214,70 +246,81 @@ impl Embedder {
         Ok(())
     }
 
-    /// Runs one batch of `n` preprocessed images (`input` holds n×size×size×3 floats) and
-    /// returns `n` L2-normalised embeddings of `entry.dim` floats, row after row.
+    /// Runs one batch (see [`Lane::embed_batch`]) on this embedder's first session.
     pub fn embed_batch(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>> {
-        let (out, logits) = self.run(input, n, self.with_logits)?;
-        let Some(logits) = logits else { return Ok(out) };
-        let (d, c) = (self.entry.dim, logits.len() / n.max(1));
-        Ok((0..n)
-            .flat_map(|i| {
-                out[i * d..(i + 1) * d].iter().chain(&logits[i * c..(i + 1) * c]).copied()
-            })
-            .collect())
+        self.lane().embed_batch(input, n)
     }
 
-    /// Like [`Embedder::embed_batch`], also returning the manifest's `logits` output (if any).
-    pub fn run(
-        &mut self,
-        input: &[f32],
-        n: usize,
-        logits: bool,
-    ) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
-        let m = &self.entry;
-        let s = m.size as usize;
-        let shape: Vec<usize> = if m.is_nchw() { vec![n, 3, s, s] } else { vec![n, s, s, 3] };
-        let ort_err = |source: ort::Error| ModelError::Ort { name: m.name.clone(), source };
-        let tensor = TensorRef::from_array_view((shape, input)).map_err(ort_err)?;
-        let outputs =
-            self.session.run(ort::inputs![m.input.as_str() => tensor]).map_err(ort_err)?;
-        let value = outputs.get(&m.output).ok_or_else(|| ModelError::OutputMissing {
-            name: m.name.clone(),
-            output: m.output.clone(),
-        })?;
-        let (shape, data) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
-        let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
-        let mut emb = pool(data, &dims, m.pooling).map_err(|found| ModelError::Mismatch {
+    fn lane(&mut self) -> Lane<'_> {
+        Lane { entry: &self.entry, with_logits: self.with_logits, session: &mut self.session }
+    }
+
+    /// `n` lanes to run batches on from `n` threads at once: this embedder's session and
+    /// `n - 1` more CPU sessions of the same file (each with the same intra-op threads), made
+    /// on the first call and kept. A CUDA embedder has one lane.
+    pub fn lanes(&mut self, n: usize) -> Result<Vec<Lane<'_>>> {
+        let n = if self.device == Device::Cpu { n.max(1) } else { 1 };
+        while self.replicas.len() + 1 < n {
+            self.replicas.push(cpu_session(&self.entry.name, &self.path, self.threads)?);
+        }
+        let (entry, with_logits) = (&self.entry, self.with_logits);
+        Ok(std::iter::once(&mut self.session)
+            .chain(self.replicas.iter_mut())
+            .take(n)
+            .map(|session| Lane { entry, with_logits, session })
+            .collect())
+    }
+}
+
+/// Runs one batch on `session`: `n` L2-normalised embeddings and, when asked, the logits.
+fn run_session(
+    session: &mut Session,
+    m: &ModelEntry,
+    input: &[f32],
+    n: usize,
+    logits: bool,
+) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+    let s = m.size as usize;
+    let shape: Vec<usize> = if m.is_nchw() { vec![n, 3, s, s] } else { vec![n, s, s, 3] };
+    let ort_err = |source: ort::Error| ModelError::Ort { name: m.name.clone(), source };
+    let tensor = TensorRef::from_array_view((shape, input)).map_err(ort_err)?;
+    let outputs = session.run(ort::inputs![m.input.as_str() => tensor]).map_err(ort_err)?;
+    let value = outputs.get(&m.output).ok_or_else(|| ModelError::OutputMissing {
+        name: m.name.clone(),
+        output: m.output.clone(),
+    })?;
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
+    let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+    let mut emb = pool(data, &dims, m.pooling).map_err(|found| ModelError::Mismatch {
+        name: m.name.clone(),
+        tensor: m.output.clone(),
+        what: format!("shape for pooling `{:?}`", m.pooling),
+        expected: "a shape that pooling accepts".into(),
+        found,
+    })?;
+    if emb.len() != n * m.dim {
+        return Err(ModelError::Mismatch {
             name: m.name.clone(),
             tensor: m.output.clone(),
-            what: format!("shape for pooling `{:?}`", m.pooling),
-            expected: "a shape that pooling accepts".into(),
-            found,
-        })?;
-        if emb.len() != n * m.dim {
-            return Err(ModelError::Mismatch {
-                name: m.name.clone(),
-                tensor: m.output.clone(),
-                what: "embedding dimension".into(),
-                expected: m.dim.to_string(),
-                found: (emb.len() / n.max(1)).to_string(),
-            });
-        }
-        for row in emb.chunks_mut(m.dim) {
-            l2_normalise(row);
-        }
-        let logit_values = match (&m.logits, logits) {
-            (Some(name), true) => {
-                let v = outputs.get(name).ok_or_else(|| ModelError::OutputMissing {
-                    name: m.name.clone(),
-                    output: name.clone(),
-                })?;
-                Some(v.try_extract_tensor::<f32>().map_err(ort_err)?.1.to_vec())
-            }
-            _ => None,
-        };
-        Ok((emb, logit_values))
+            what: "embedding dimension".into(),
+            expected: m.dim.to_string(),
+            found: (emb.len() / n.max(1)).to_string(),
+        });
     }
+    for row in emb.chunks_mut(m.dim) {
+        l2_normalise(row);
+    }
+    let logit_values = match (&m.logits, logits) {
+        (Some(name), true) => {
+            let v = outputs.get(name).ok_or_else(|| ModelError::OutputMissing {
+                name: m.name.clone(),
+                output: name.clone(),
+            })?;
+            Some(v.try_extract_tensor::<f32>().map_err(ort_err)?.1.to_vec())
+        }
+        _ => None,
+    };
+    Ok((emb, logit_values))
 }
 
 /// What a tensor check found wrong: (what, expected, found).

@@ -301,3 +301,83 @@ fn large_photos_at_reduced_scale_embed_like_the_full_decode_and_are_cached_apart
         assert!(cos > 0.998, "cosine {cos} between the reduced-scale and the full decode");
     }
 }
+
+/// A folder of 37 real photos and two broken files (39 files: batches of 16, 16 and 7).
+fn photos_with_holes(data: &std::path::Path, dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for p in flickr_photos(data).iter().take(37) {
+        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    // Sorted by name these are the 2nd and the 22nd file: in the first and second batch.
+    std::fs::write(dir.join("1000268201_zz_empty.jpg"), b"").unwrap();
+    std::fs::write(dir.join("102351840_zz_text.jpg"), b"not an image").unwrap();
+}
+
+#[test]
+fn lanes_and_the_pipeline_give_the_same_vectors_in_the_same_order() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let py = require!(python());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("imgs");
+    photos_with_holes(&data, &dir);
+    // Default on a CPU: one single-threaded session per core; --threads 2: one session fed
+    // by decoder threads. Separate stores, so both embed every photo.
+    for (name, extra) in [("lanes", vec![]), ("pipeline", vec!["--threads", "2"])] {
+        let out = tmp.path().join(format!("{name}.npy"));
+        let run = embtui()
+            .args(["export", "--device", "cpu", "--model", "efficientnet-lite0", "--out"])
+            .arg(&out)
+            .args(&extra)
+            .arg("--store")
+            .arg(tmp.path().join(name))
+            .arg("--dataset")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", stderr(&run));
+        assert_eq!(stderr(&run).matches("skipped ").count(), 2, "{}", stderr(&run));
+    }
+    let ids = |n: &str| std::fs::read_to_string(tmp.path().join(format!("{n}.ids.txt"))).unwrap();
+    assert_eq!(ids("lanes"), ids("pipeline"));
+    assert_eq!(ids("lanes").lines().count(), 37);
+    assert!(!ids("lanes").contains("zz_"));
+    let code = "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); \
+                print(a.shape, float(np.abs(a-b).max()) < 1e-5)";
+    let res = Command::new(&py)
+        .args(["-c", code])
+        .arg(tmp.path().join("lanes.npy"))
+        .arg(tmp.path().join("pipeline.npy"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&res.stdout).trim(), "(37, 1280) True");
+}
+
+#[test]
+fn the_cpu_plan_is_one_lane_per_core_unless_threads_are_given() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let bench = |extra: &[&str]| {
+        let out = embtui()
+            .args(["bench", "--json", "--device", "cpu"])
+            .args(extra)
+            .args(["embed", "--model", "efficientnet-lite0", "--limit", "48", "--dataset"])
+            .arg(data.join("flickr8k-1k"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&out)["pipeline"].clone()
+    };
+    // 48 photos = 3 batches of 16: at most 3 lanes can have work.
+    let lanes = bench(&[]);
+    assert_eq!(lanes["lanes"], cores.min(3));
+    assert_eq!(lanes["decoders"], 0);
+    assert_eq!(lanes["ort_threads"], 1);
+    assert_eq!(lanes["images"], 48);
+    let pipeline = bench(&["--threads", "1"]);
+    assert_eq!(pipeline["lanes"], 1);
+    assert_eq!(pipeline["decoders"], cores);
+    assert_eq!(pipeline["ort_threads"], 1);
+    assert_eq!(pipeline["images"], 48);
+}

@@ -1,9 +1,14 @@
-//! The embedding pipeline. Decoder threads pull images from one work queue continuously (no
-//! barrier per batch) and preprocess each into its place in a ring of reusable batch slots;
-//! the calling thread runs inference on the slots in order, so up to `SLOTS` batches are in
-//! flight and memory stays bounded. Every stage is timed (`Stats`): busy time per stage,
-//! how long inference waited for input, how long decoders waited for a free slot, and how
-//! full the ring was when inference took a batch.
+//! Embedding many images, two ways (`plan` picks one):
+//! - lanes (CPU): one single-threaded ONNX Runtime session per core; each lane's thread takes
+//!   the next batch, decodes it into its own reusable tensor and runs it. Batches reach the
+//!   caller in order; a lane may run at most `2 × lanes` batches ahead.
+//! - the pipeline (CUDA, or `--threads N`): decoder threads pull images from one work queue
+//!   continuously (no barrier per batch) and preprocess each into its place in a ring of
+//!   reusable batch slots; the calling thread runs inference on the slots in order, so up to
+//!   `SLOTS` batches are in flight and memory stays bounded.
+//!
+//! Every stage is timed (`Stats`): busy time per stage, time spent waiting on the other
+//! stage, and how many finished batches were queued.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,7 +19,7 @@ use serde::Serialize;
 
 use crate::decode::{DecodeOptions, ImageError};
 use crate::model::preprocess::{load_tensor, Loaded};
-use crate::model::{Device, Embedder, ModelError};
+use crate::model::{Device, Embedder, Lane, ModelError};
 
 /// Batches in flight: one being inferred, the next ones being filled.
 pub const SLOTS: usize = 3;
@@ -38,38 +43,61 @@ pub struct Embedded {
 /// What became of one image.
 pub type Outcome = Result<Embedded, ImageError>;
 
-/// Where the time went in one pipeline run.
+/// Where the time went in one run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
     pub images: usize,
+    /// Sessions running at once (1 = the pipeline).
+    pub lanes: usize,
+    /// Decoder threads of the pipeline (0 with lanes: each lane decodes its own batches).
     pub decoders: usize,
     pub ort_threads: usize,
     pub wall_seconds: f64,
-    /// Decode + preprocess time summed over decoder threads.
+    /// Decode + preprocess time summed over the threads that decode.
     pub decode_seconds: f64,
-    /// Inference time (the calling thread).
+    /// Inference time, summed over lanes.
     pub infer_seconds: f64,
-    /// Time inference waited for a batch to be decoded (the pipeline was decode-bound).
+    /// Pipeline: time inference waited for a batch to be decoded (it was decode-bound).
+    /// Lanes: time the calling thread waited for the next batch in order.
     pub infer_waited_seconds: f64,
-    /// Time decoders waited for a free slot, summed (the pipeline was inference-bound).
+    /// Pipeline: time decoders waited for a free slot, summed (it was inference-bound).
+    /// Lanes: time lanes waited because they were a window ahead, summed.
     pub decoders_waited_seconds: f64,
-    /// Mean number of slots already complete when inference took the next one.
+    /// Pipeline: mean number of slots already complete when inference took the next one.
+    /// Lanes: mean number of finished batches held for order when one reached the caller.
     pub mean_ready_slots: f64,
 }
 
-/// How many threads decode and how many ONNX Runtime uses: on a GPU the cores all decode
-/// (one thread feeds the GPU); on the CPU inference gets `ort_threads` (`--threads`, else
-/// every core) and there is one decoder per core too. They never both keep a core busy for
-/// long: ONNX Runtime's threads do not spin, and decoders block once the ring's batches are
-/// full, so whichever stage is the bottleneck gets the cores (decoding 12-megapixel photos
-/// is; inference of a ViT is).
-pub fn plan(device: Device, threads: usize) -> (usize, usize) {
+/// How one run uses the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Sessions running batches at once (`lanes` > 1: each lane's thread decodes its own
+    /// batches, then runs them; no decoder threads).
+    pub lanes: usize,
+    /// Decoder threads feeding a single lane (the pipeline; 0 with several lanes).
+    pub decoders: usize,
+    /// ONNX Runtime intra-op threads per session.
+    pub ort_threads: usize,
+}
+
+/// The plan for `device` and `--threads`:
+/// - CPU, `--threads 0` (the default): one single-threaded session per core, each thread
+///   decoding a batch and then running it. Nothing waits on anything and no core sits in a
+///   barrier: ONNX Runtime's intra-op parallelism leaves a second core idle for a quarter of
+///   the time on a small CNN (EfficientNet-Lite0 at batch 16 on 2 cores: 94 images/s on one
+///   thread, 142 on two), while two lanes run at twice one.
+/// - CPU, `--threads N`: one session with N intra-op threads fed by one decoder per core
+///   (the pipeline below). Decoders block once the ring is full and ONNX Runtime's threads
+///   do not spin, so whichever stage is the bottleneck gets the cores.
+/// - CUDA: the pipeline, every core but one decoding and one thread feeding the GPU.
+pub fn plan(device: Device, threads: usize) -> Plan {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if let Device::Cuda(_) = device {
-        (cores.saturating_sub(1).max(1), 1)
-    } else {
-        let ort = if threads == 0 { cores } else { threads.min(cores) };
-        (cores, ort)
+    match device {
+        Device::Cuda(_) => {
+            Plan { lanes: 1, decoders: cores.saturating_sub(1).max(1), ort_threads: 1 }
+        }
+        _ if threads == 0 => Plan { lanes: cores, decoders: 0, ort_threads: 1 },
+        _ => Plan { lanes: 1, decoders: cores, ort_threads: threads.min(cores) },
     }
 }
 
@@ -85,15 +113,52 @@ struct Slot {
 
 struct Ring {
     slots: Vec<Mutex<Slot>>,
-    changed: Condvar,
-    gate: Mutex<()>,
+    signal: Signal,
 }
 
 impl Ring {
+    /// `SLOTS` empty batches of `batch` images of `per` floats, for batches 0, 1, 2….
+    fn new(n_batches: usize, per: usize, batch: usize) -> Self {
+        let slot = |i| Slot {
+            batch: if i < n_batches { i } else { usize::MAX },
+            tensor: vec![0.0; per * batch],
+            done: vec![None; batch],
+            filled: 0,
+        };
+        Ring { slots: (0..SLOTS).map(|i| Mutex::new(slot(i))).collect(), signal: Signal::default() }
+    }
+
+    /// How many slots hold a completely decoded batch.
+    fn complete(&self, n_jobs: usize, batch: usize) -> usize {
+        (0..SLOTS)
+            .filter(|&i| {
+                let s = self.lock(i);
+                s.batch != usize::MAX && s.filled == batch.min(n_jobs - s.batch * batch)
+            })
+            .count()
+    }
+
     fn lock(&self, i: usize) -> std::sync::MutexGuard<'_, Slot> {
         self.slots[i].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn wait_until(&self, ready: impl FnMut() -> bool) {
+        self.signal.wait_until(ready);
+    }
+
+    fn notify(&self) {
+        self.signal.notify();
+    }
+}
+
+/// Threads waiting for shared state to change, and a way to wake them.
+#[derive(Default)]
+struct Signal {
+    changed: Condvar,
+    gate: Mutex<()>,
+}
+
+impl Signal {
     /// Blocks until `ready()` holds. It is checked under the gate, so a notification sent
     /// after a failed check cannot be missed (the timeout is only a safety net).
     fn wait_until(&self, mut ready: impl FnMut() -> bool) {
@@ -113,10 +178,28 @@ impl Ring {
     }
 }
 
-/// Embeds `jobs` in batches of `batch`, calling `sink` with each batch's outcomes in job order.
-/// `sink` returning `false` stops the pipeline early (cancel). An inference error stops it and
-/// is returned; outcomes already given to `sink` stay valid.
+/// Embeds `jobs` in batches of `batch` as `plan` says, calling `sink` with each batch's
+/// outcomes in job order. `sink` returning `false` stops the run early (cancel). An inference
+/// error stops it and is returned; outcomes already given to `sink` stay valid.
 pub fn run(
+    embedder: &mut Embedder,
+    jobs: &[Job],
+    batch: usize,
+    opts: &DecodeOptions,
+    plan: Plan,
+    sink: impl FnMut(Vec<(usize, Outcome)>) -> bool,
+) -> Result<Stats, ModelError> {
+    let mut stats = if plan.lanes > 1 && embedder.device == Device::Cpu {
+        run_lanes(embedder, jobs, batch, opts, plan.lanes, sink)?
+    } else {
+        run_pipeline(embedder, jobs, batch, opts, plan.decoders, sink)?
+    };
+    stats.ort_threads = plan.ort_threads;
+    Ok(stats)
+}
+
+/// The pipeline: decoder threads fill the ring, the calling thread runs inference on it.
+fn run_pipeline(
     embedder: &mut Embedder,
     jobs: &[Job],
     batch: usize,
@@ -128,20 +211,7 @@ pub fn run(
     let entry = embedder.entry.clone();
     let per = (entry.size as usize).pow(2) * 3;
     let n_batches = jobs.len().div_ceil(batch);
-    let ring = Ring {
-        slots: (0..SLOTS)
-            .map(|i| {
-                Mutex::new(Slot {
-                    batch: if i < n_batches { i } else { usize::MAX },
-                    tensor: vec![0.0; per * batch],
-                    done: vec![None; batch],
-                    filled: 0,
-                })
-            })
-            .collect(),
-        changed: Condvar::new(),
-        gate: Mutex::new(()),
-    };
+    let ring = Ring::new(n_batches, per, batch);
     let next_job = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let decoders = decoders.max(1).min(jobs.len().max(1));
@@ -154,7 +224,7 @@ pub fn run(
                 })
             })
             .collect();
-        let mut stats = Stats { images: jobs.len(), decoders, ..Stats::default() };
+        let mut stats = Stats { images: jobs.len(), decoders, lanes: 1, ..Stats::default() };
         let mut result = Ok(());
         let mut ready_sum = 0usize;
         for b in 0..n_batches {
@@ -165,15 +235,17 @@ pub fn run(
                 s.batch == b && s.filled == len
             });
             stats.infer_waited_seconds += waited.elapsed().as_secs_f64();
-            ready_sum += (0..SLOTS)
-                .filter(|&i| {
-                    let s = ring.lock(i);
-                    s.batch != usize::MAX && s.filled == batch.min(jobs.len() - s.batch * batch)
-                })
-                .count();
+            ready_sum += ring.complete(jobs.len(), batch);
             let mut slot = ring.lock(b % SLOTS);
             let t = Instant::now();
-            let out = infer_slot(embedder, &mut slot, &jobs[b * batch..b * batch + len], per);
+            let Slot { tensor, done, .. } = &mut *slot;
+            let out = infer_rows(
+                |input, n| embedder.embed_batch(input, n),
+                tensor,
+                done,
+                &jobs[b * batch..b * batch + len],
+                per,
+            );
             stats.infer_seconds += t.elapsed().as_secs_f64();
             // Free the slot for the batch SLOTS ahead.
             let next = b + SLOTS;
@@ -251,32 +323,33 @@ fn decode_worker(
     }
 }
 
-/// Runs inference on one complete slot; rows of images that failed to decode are dropped
-/// (the later rows move up) and reported in job order.
-fn infer_slot(
-    embedder: &mut Embedder,
-    slot: &mut Slot,
+/// Runs inference on one complete batch (`done[pos]` holds each image's decode outcome and
+/// its row of `tensor` when Ok); rows of images that failed to decode are dropped (the later
+/// rows move up) and every outcome is reported in job order.
+fn infer_rows(
+    embed: impl FnOnce(&[f32], usize) -> Result<Vec<f32>, ModelError>,
+    tensor: &mut [f32],
+    done: &mut [Option<Result<Loaded, ImageError>>],
     jobs: &[Job],
     per: usize,
 ) -> Result<Vec<(usize, Outcome)>, ModelError> {
     let mut ok = 0usize;
-    for pos in 0..jobs.len() {
-        if matches!(slot.done[pos], Some(Ok(_))) {
+    for (pos, d) in done[..jobs.len()].iter().enumerate() {
+        if matches!(d, Some(Ok(_))) {
             if ok != pos {
-                slot.tensor.copy_within(pos * per..(pos + 1) * per, ok * per);
+                tensor.copy_within(pos * per..(pos + 1) * per, ok * per);
             }
             ok += 1;
         }
     }
-    let vectors =
-        if ok == 0 { Vec::new() } else { embedder.embed_batch(&slot.tensor[..ok * per], ok)? };
+    let vectors = if ok == 0 { Vec::new() } else { embed(&tensor[..ok * per], ok)? };
     let dim = vectors.len() / ok.max(1);
     let mut rows = vectors.chunks(dim.max(1));
     Ok(jobs
         .iter()
         .enumerate()
         .map(|(pos, job)| {
-            let outcome = match slot.done[pos].take() {
+            let outcome = match done[pos].take() {
                 Some(Ok(loaded)) => Ok(Embedded {
                     vector: rows.next().map(<[f32]>::to_vec).unwrap_or_default(),
                     truncated: loaded.truncated,
@@ -288,4 +361,165 @@ fn infer_slot(
             (job.key, outcome)
         })
         .collect())
+}
+
+/// Lanes: each thread takes the next batch, decodes it into its own tensor and runs it on
+/// its own session. Finished batches reach `sink` in order from the calling thread; one that
+/// finished early is held until the batches before it are done, and no lane starts a batch
+/// more than `2 × lanes` ahead of the next one `sink` needs, so memory stays bounded.
+fn run_lanes(
+    embedder: &mut Embedder,
+    jobs: &[Job],
+    batch: usize,
+    opts: &DecodeOptions,
+    lanes: usize,
+    mut sink: impl FnMut(Vec<(usize, Outcome)>) -> bool,
+) -> Result<Stats, ModelError> {
+    let batch = batch.max(1);
+    let n_batches = jobs.len().div_ceil(batch);
+    let entry = embedder.entry.clone();
+    let mut lanes = embedder.lanes(lanes.min(n_batches).max(1))?;
+    let shared = Lanes {
+        jobs,
+        batch,
+        per: (entry.size as usize).pow(2) * 3,
+        n_batches,
+        window: 2 * lanes.len(),
+        entry: &entry,
+        opts,
+        next_batch: AtomicUsize::new(0),
+        emitted: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        signal: Signal::default(),
+    };
+    let (emitted, stop, signal) = (&shared.emitted, &shared.stop, &shared.signal);
+    let t0 = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = lanes
+            .iter_mut()
+            .map(|lane| {
+                let (tx, shared) = (tx.clone(), &shared);
+                scope.spawn(move || shared.work(lane, &tx))
+            })
+            .collect();
+        drop(tx);
+        let mut stats = Stats { images: jobs.len(), lanes: workers.len(), ..Stats::default() };
+        let mut result = Ok(());
+        let mut held = std::collections::BTreeMap::new();
+        let mut held_sum = 0usize;
+        for b in 0..n_batches {
+            let t = Instant::now();
+            while !held.contains_key(&b) {
+                match rx.recv() {
+                    Ok((k, out)) => {
+                        held.insert(k, out);
+                    }
+                    Err(_) => break, // every lane has ended (one panicked)
+                }
+            }
+            stats.infer_waited_seconds += t.elapsed().as_secs_f64();
+            let Some(out) = held.remove(&b) else {
+                result = Err(ModelError::Lane { batch: b });
+                break;
+            };
+            held_sum += held.len();
+            emitted.store(b + 1, Ordering::Relaxed);
+            signal.notify();
+            match out {
+                Ok(out) => {
+                    if !sink(out) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        signal.notify();
+        for w in workers {
+            let busy = w.join().unwrap_or_default();
+            stats.decode_seconds += busy.decode;
+            stats.infer_seconds += busy.infer;
+            stats.decoders_waited_seconds += busy.waited;
+        }
+        stats.wall_seconds = t0.elapsed().as_secs_f64();
+        stats.mean_ready_slots = held_sum as f64 / n_batches.max(1) as f64;
+        result.map(|()| stats)
+    })
+}
+
+/// What the lanes of one run share.
+struct Lanes<'a> {
+    jobs: &'a [Job],
+    batch: usize,
+    per: usize,
+    n_batches: usize,
+    /// How far ahead of the next batch `sink` needs a lane may start one.
+    window: usize,
+    entry: &'a crate::model::ModelEntry,
+    opts: &'a DecodeOptions,
+    next_batch: AtomicUsize,
+    /// Batches handed to `sink` so far.
+    emitted: AtomicUsize,
+    stop: AtomicBool,
+    signal: Signal,
+}
+
+/// A finished batch: its index and outcomes.
+type Finished = (usize, Result<Vec<(usize, Outcome)>, ModelError>);
+
+impl Lanes<'_> {
+    /// One lane's thread: takes batches until none are left (or the run stops), decoding
+    /// each into its own tensor and running it on `lane`.
+    fn work(&self, lane: &mut Lane<'_>, tx: &std::sync::mpsc::Sender<Finished>) -> LaneBusy {
+        let (per, batch) = (self.per, self.batch);
+        let mut tensor = vec![0.0f32; per * batch];
+        let mut done: Vec<Option<Result<Loaded, ImageError>>> = vec![None; batch];
+        let mut busy = LaneBusy::default();
+        let stopped = || self.stop.load(Ordering::Relaxed);
+        loop {
+            let b = self.next_batch.fetch_add(1, Ordering::Relaxed);
+            if b >= self.n_batches || stopped() {
+                return busy;
+            }
+            let t = Instant::now();
+            self.signal
+                .wait_until(|| stopped() || b < self.emitted.load(Ordering::Relaxed) + self.window);
+            busy.waited += t.elapsed().as_secs_f64();
+            if stopped() {
+                return busy;
+            }
+            let jobs = &self.jobs[b * batch..self.jobs.len().min((b + 1) * batch)];
+            let t = Instant::now();
+            for (pos, job) in jobs.iter().enumerate() {
+                let row = &mut tensor[pos * per..(pos + 1) * per];
+                done[pos] = Some(load_tensor(&job.path, self.entry, self.opts, row));
+            }
+            busy.decode += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let out = infer_rows(
+                |input, n| lane.embed_batch(input, n),
+                &mut tensor,
+                &mut done,
+                jobs,
+                per,
+            );
+            busy.infer += t.elapsed().as_secs_f64();
+            if tx.send((b, out)).is_err() {
+                return busy;
+            }
+        }
+    }
+}
+
+/// Seconds one lane spent decoding, in inference, and waiting for the in-order window.
+#[derive(Default)]
+struct LaneBusy {
+    decode: f64,
+    infer: f64,
+    waited: f64,
 }

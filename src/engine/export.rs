@@ -19,7 +19,7 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
     if !a.logits {
         return from_store(cfg, &ds, a);
     }
-    let mut emb = super::open_model(cfg, &a.model.name, false)?;
+    let mut emb = super::open_model(cfg, &a.model.name, false, super::Workload::Many)?;
     if a.logits && emb.entry.logits.is_none() {
         bail!(
             "model `{}` has no `logits` output in its manifest entry; drop --logits",
@@ -33,8 +33,8 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
     let mut rows: Vec<(usize, Vec<f32>)> = Vec::with_capacity(jobs.len());
     let mut skipped = 0usize;
     let t0 = std::time::Instant::now();
-    let (decoders, _) = embed::plan(emb.device, cfg.threads);
-    embed::run(&mut emb, &jobs, a.batch.size, &cfg.decode, decoders, |outcomes| {
+    let plan = embed::plan(emb.device, cfg.threads);
+    embed::run(&mut emb, &jobs, a.batch.size, &cfg.decode, plan, |outcomes| {
         for (key, r) in outcomes {
             match r {
                 Ok(e) => rows.push((key, e.vector)),

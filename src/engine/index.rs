@@ -203,7 +203,12 @@ impl IndexRun<'_> {
         skipped: &mut Vec<(String, String)>,
     ) -> anyhow::Result<Run> {
         let (entry, sha) = (self.entry, self.sha);
-        let mut emb = super::open_model(self.cfg, &entry.name, self.on_progress.is_some())?;
+        let mut emb = super::open_model(
+            self.cfg,
+            &entry.name,
+            self.on_progress.is_some(),
+            super::Workload::Many,
+        )?;
         if emb.sha256 != sha {
             anyhow::bail!("model file {} changed while indexing; run again", emb.path.display());
         }
@@ -211,9 +216,9 @@ impl IndexRun<'_> {
         let progress = Progress::new(&entry.name, jobs.len(), self.on_progress.is_none());
         let t0 = Instant::now();
         let (mut embedded, mut failed, mut truncated) = (0usize, 0usize, 0usize);
-        let (decoders, _) = embed::plan(emb.device, self.cfg.threads);
+        let plan = embed::plan(emb.device, self.cfg.threads);
         let opts = self.cfg.decode;
-        embed::run(&mut emb, jobs, self.batch, &opts, decoders, |outcomes| {
+        embed::run(&mut emb, jobs, self.batch, &opts, plan, |outcomes| {
             let mut items = Vec::new();
             for (key, r) in outcomes {
                 match (r, content[key]) {

@@ -55,7 +55,9 @@ impl QueryEmbedders {
             Query::Image(path) => {
                 let emb = match self.images.entry(entry.name.clone()) {
                     Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert(super::open_model(cfg, &entry.name, quiet)?),
+                    Entry::Vacant(e) => {
+                        e.insert(super::open_model(cfg, &entry.name, quiet, super::Workload::One)?)
+                    }
                 };
                 let mut input = vec![0.0f32; (entry.size as usize).pow(2) * 3];
                 crate::model::preprocess::load_tensor(path, entry, &cfg.decode, &mut input)
