@@ -119,8 +119,9 @@ pub fn embed(
             &mut tensor[i * per..(i + 1) * per],
         )?;
     }
-    let rounds = n.div_ceil(batch);
-    let lanes = emb.lanes(plan.lanes)?;
+    let lanes = emb.lanes(plan.lanes.min(n.div_ceil(batch)))?;
+    let even = embed::balanced_batch(n, batch, lanes.len());
+    let rounds = n.div_ceil(even);
     let n_lanes = lanes.len();
     let t = Instant::now();
     std::thread::scope(|scope| {
@@ -131,7 +132,7 @@ pub fn embed(
                 let tensor = &tensor;
                 scope.spawn(move || -> Result<(), crate::model::ModelError> {
                     for _ in (i..rounds).step_by(n_lanes) {
-                        lane.embed_batch(tensor, batch)?;
+                        lane.embed_batch(&tensor[..even * per], even)?;
                     }
                     Ok(())
                 })
@@ -139,7 +140,7 @@ pub fn embed(
             .collect();
         runs.into_iter().try_for_each(|r| r.join().unwrap_or(Ok(())))
     })?;
-    let infer = (rounds * batch) as f64 / t.elapsed().as_secs_f64();
+    let infer = (rounds * even) as f64 / t.elapsed().as_secs_f64();
     // Decode + preprocess alone, on one core.
     let t = Instant::now();
     let mut buf = vec![0.0f32; per];
