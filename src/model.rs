@@ -119,6 +119,9 @@ pub struct Embedder {
     /// When set, each row [`Embedder::embed_batch`] returns is the embedding followed by the
     /// manifest's `logits` output (for classification sanity checks such as `export --logits`).
     pub with_logits: bool,
+    /// Seconds spent starting sessions: creating this one (with the CUDA warm-up batch, where
+    /// cuDNN picks its algorithms), plus any lanes made later.
+    pub start_seconds: f64,
     /// Intra-op threads of each CPU session (0 = ONNX Runtime's default, one per core).
     threads: usize,
     session: Session,
@@ -165,6 +168,7 @@ impl Embedder {
         let sha256 = crate::hash::model_sha256(&path)
             .map_err(|source| ModelError::Read { path: path.clone(), source })?;
         runtime::environment(device != Device::Cpu)?;
+        let started = std::time::Instant::now();
         let (session, used, fallback) = match device {
             Device::Cpu => (cpu_session(&entry.name, &path, threads)?, Device::Cpu, None),
             Device::Cuda(k) => {
@@ -188,6 +192,7 @@ impl Embedder {
             device: used,
             fallback,
             with_logits: false,
+            start_seconds: 0.0,
             threads,
             session,
             replicas: Vec::new(),
@@ -196,6 +201,7 @@ impl Embedder {
         if matches!(e.device, Device::Cuda(_)) {
             e.warm_up(device, threads)?;
         }
+        e.start_seconds = started.elapsed().as_secs_f64();
         Ok(e)
     }
 
@@ -261,7 +267,9 @@ impl Embedder {
     pub fn lanes(&mut self, n: usize) -> Result<Vec<Lane<'_>>> {
         let n = if self.device == Device::Cpu { n.max(1) } else { 1 };
         while self.replicas.len() + 1 < n {
+            let t = std::time::Instant::now();
             self.replicas.push(cpu_session(&self.entry.name, &self.path, self.threads)?);
+            self.start_seconds += t.elapsed().as_secs_f64();
         }
         let (entry, with_logits) = (&self.entry, self.with_logits);
         Ok(std::iter::once(&mut self.session)

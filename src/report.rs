@@ -85,6 +85,9 @@ pub struct ModelReport {
     pub images_per_second: Option<f64>,
     /// This run: seconds spent embedding, images embedded, images whose vectors it reused.
     pub embed_seconds: f64,
+    /// This run: seconds spent starting ONNX Runtime sessions (0 when it embedded nothing).
+    #[serde(default)]
+    pub session_start_seconds: f64,
     pub embedded: usize,
     pub cached: usize,
     /// True when this run embedded nothing (every vector came from the store).
@@ -312,6 +315,7 @@ pub(crate) mod tests {
                 onnx_sha256: "x".into(),
                 images_per_second: None,
                 embed_seconds: 0.0,
+                session_start_seconds: 0.0,
                 embedded: 0,
                 cached: 3,
                 reused_vectors: true,

@@ -78,6 +78,8 @@ pub struct EmbedBench {
     ratio: f64,
     decode_preprocess_images_per_s_per_core: f64,
     decode_only_images_per_s_per_core: f64,
+    /// Starting every lane's ONNX Runtime session (on CUDA: with the warm-up batch).
+    session_start_seconds: f64,
     /// Where the end-to-end run spent its time.
     pipeline: embed::Stats,
 }
@@ -164,6 +166,7 @@ pub fn embed(
         ratio: end_to_end / infer,
         decode_preprocess_images_per_s_per_core: decode_per_core,
         decode_only_images_per_s_per_core: decode_only,
+        session_start_seconds: emb.start_seconds,
         pipeline: stats,
     })
 }

@@ -574,6 +574,7 @@ fn score_model(
             .and_then(crate::store::Provenance::images_per_second)
             .or_else(|| x.images_per_second()),
         embed_seconds: x.embed_seconds,
+        session_start_seconds: x.session_start_seconds,
         embedded: x.embedded,
         cached: x.cached,
         reused_vectors: x.embedded == 0,

@@ -58,12 +58,14 @@ pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
     write_npy(&a.out, &rows, dim).with_context(|| format!("writing {}", a.out.display()))?;
     write_ids(&a.out, &ds, &rows)?;
     say!(
-        "{} images → {} ({}×{dim}, {skipped} skipped) on {} in {secs:.1} s = {:.1} images/s",
+        "{} images → {} ({}×{dim}, {skipped} skipped) on {} in {secs:.1} s = {:.1} images/s \
+         (sessions started in {:.2} s)",
         rows.len(),
         a.out.display(),
         rows.len(),
         emb.device,
-        rows.len() as f64 / secs.max(1e-9)
+        rows.len() as f64 / secs.max(1e-9),
+        emb.start_seconds
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -87,7 +89,7 @@ fn from_store(
     write_npy(&a.out, &rows, x.dim).with_context(|| format!("writing {}", a.out.display()))?;
     write_ids(&a.out, ds, &rows)?;
     say!(
-        "{} images → {} ({}×{}; {} reused from the store, {} embedded on {}, {} not embeddable) in {:.1} s",
+        "{} images → {} ({}×{}; {} reused from the store, {} embedded on {}, {} not embeddable) in {:.1} s{}",
         rows.len(),
         a.out.display(),
         rows.len(),
@@ -96,7 +98,12 @@ fn from_store(
         x.embedded,
         x.device.as_deref().unwrap_or("no device"),
         x.skipped.len(),
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        if x.embedded > 0 {
+            format!(" (sessions started in {:.2} s)", x.session_start_seconds)
+        } else {
+            String::new()
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -59,6 +59,8 @@ pub struct Indexed {
     pub cached: usize,
     pub skipped: Vec<(String, String)>,
     pub embed_seconds: f64,
+    /// Of this run: seconds spent starting ONNX Runtime sessions (0 when everything was cached).
+    pub session_start_seconds: f64,
     /// The device this run embedded on (None when everything was cached).
     pub device: Option<String>,
     /// The runs that computed this model file's vectors, as the store records them.
@@ -146,7 +148,7 @@ pub fn index_model(
         .filter(|&i| wanted[i].is_some() && vectors[i].is_none())
         .map(|i| Job { key: i, path: ds.samples[i].path.clone() })
         .collect();
-    let mut run = Run { embedded: 0, truncated: 0, seconds: 0.0, device: None };
+    let mut run = Run { embedded: 0, truncated: 0, seconds: 0.0, start_seconds: 0.0, device: None };
     if !jobs.is_empty() {
         let r = IndexRun { cfg, store, ds, entry, sha: &sha, batch, on_progress };
         run = r.embed_missing(&jobs, &wanted, &mut vectors, &mut skipped)?;
@@ -168,6 +170,7 @@ pub fn index_model(
         cached,
         skipped,
         embed_seconds: run.seconds,
+        session_start_seconds: run.start_seconds,
         device: run.device,
         provenance,
         truncated: run.truncated,
@@ -179,6 +182,7 @@ struct Run {
     embedded: usize,
     truncated: usize,
     seconds: f64,
+    start_seconds: f64,
     device: Option<String>,
 }
 
@@ -263,7 +267,13 @@ impl IndexRun<'_> {
                 jobs.len()
             );
         }
-        Ok(Run { embedded, truncated, seconds, device: Some(device) })
+        Ok(Run {
+            embedded,
+            truncated,
+            seconds,
+            start_seconds: emb.start_seconds,
+            device: Some(device),
+        })
     }
 }
 
@@ -356,7 +366,11 @@ pub fn report_issues(ds: &Dataset) {
 
 fn summary(x: &Indexed) {
     let rate = x.images_per_second().map_or(String::new(), |r| {
-        format!(" at {r:.1} images/s on {}", x.device.as_deref().unwrap_or("?"))
+        format!(
+            " at {r:.1} images/s on {} (sessions started in {:.2} s)",
+            x.device.as_deref().unwrap_or("?"),
+            x.session_start_seconds
+        )
     });
     let index = x.index.as_ref().map_or("no index (shard)".into(), |m| {
         format!("index of {} items ({} trees)", m.n_items, m.n_trees)
