@@ -10,6 +10,7 @@
 //! Every stage is timed (`Stats`): busy time per stage, time spent waiting on the other
 //! stage, and how many finished batches were queued.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -256,16 +257,9 @@ fn run_pipeline(
             slot.done.iter_mut().for_each(|d| *d = None);
             drop(slot);
             ring.notify();
-            match out {
-                Ok(out) => {
-                    if !sink(out) {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            if let ControlFlow::Break(err) = deliver(out, &mut sink) {
+                result = err.map_or(Ok(()), Err);
+                break;
             }
         }
         stop.store(true, Ordering::Relaxed);
@@ -322,6 +316,19 @@ fn decode_worker(
             s.filled += 1;
         }
         ring.notify();
+    }
+}
+
+/// Hands one batch's outcomes to `sink`. Break(None): `sink` cancelled the run; Break(Some):
+/// inference failed, which stops it too.
+fn deliver(
+    out: Result<Vec<(usize, Outcome)>, ModelError>,
+    sink: &mut impl FnMut(Vec<(usize, Outcome)>) -> bool,
+) -> ControlFlow<Option<ModelError>> {
+    match out.map(sink) {
+        Ok(true) => ControlFlow::Continue(()),
+        Ok(false) => ControlFlow::Break(None),
+        Err(e) => ControlFlow::Break(Some(e)),
     }
 }
 
@@ -430,16 +437,9 @@ fn run_lanes(
             held_sum += held.len();
             emitted.store(b + 1, Ordering::Relaxed);
             signal.notify();
-            match out {
-                Ok(out) => {
-                    if !sink(out) {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            if let ControlFlow::Break(err) = deliver(out, &mut sink) {
+                result = err.map_or(Ok(()), Err);
+                break;
             }
         }
         stop.store(true, Ordering::Relaxed);
