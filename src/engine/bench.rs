@@ -96,10 +96,10 @@ pub fn embed(
     let jobs: Vec<Job> =
         ds.samples.iter().enumerate().map(|(i, s)| Job { key: i, path: s.path.clone() }).collect();
     let n = jobs.len();
-    // Warm-up: ONNX Runtime allocates its arenas on the first runs.
     let plan = embed::plan(emb.device, cfg.threads);
     let opts = cfg.decode;
-    // Warm-up (every lane's session made and run once; not timed).
+    // Warm-up, not timed: every lane's session made and run once (ONNX Runtime allocates its
+    // arenas on the first runs).
     let warm = (batch * plan.lanes).min(n);
     embed::run(&mut emb, &jobs[..warm], batch, &opts, plan, |_| true)?;
     let t = Instant::now();
@@ -121,10 +121,10 @@ pub fn embed(
             &mut tensor[i * per..(i + 1) * per],
         )?;
     }
-    let lanes = emb.lanes(plan.lanes.min(n.div_ceil(batch)))?;
-    let even = embed::balanced_batch(n, batch, lanes.len());
+    let (n_lanes, even) = embed::lane_layout(n, batch, plan.lanes);
+    let lanes = emb.lanes(n_lanes)?;
+    let n_lanes = lanes.len(); // 1 on CUDA
     let rounds = n.div_ceil(even);
-    let n_lanes = lanes.len();
     let t = Instant::now();
     std::thread::scope(|scope| {
         let runs: Vec<_> = lanes

@@ -384,8 +384,7 @@ fn run_lanes(
     lanes: usize,
     mut sink: impl FnMut(Vec<(usize, Outcome)>) -> bool,
 ) -> Result<Stats, ModelError> {
-    let lanes = lanes.min(jobs.len().div_ceil(batch.max(1))).max(1);
-    let batch = balanced_batch(jobs.len(), batch, lanes);
+    let (lanes, batch) = lane_layout(jobs.len(), batch, lanes);
     let n_batches = jobs.len().div_ceil(batch);
     let entry = embedder.entry.clone();
     let mut lanes = embedder.lanes(lanes)?;
@@ -456,10 +455,17 @@ fn run_lanes(
     })
 }
 
+/// How `n` jobs run on at most `lanes` lanes: (lanes that get work, batch size), the
+/// batches even across those lanes.
+pub fn lane_layout(n: usize, batch: usize, lanes: usize) -> (usize, usize) {
+    let lanes = lanes.min(n.div_ceil(batch.max(1))).max(1);
+    (lanes, balanced_batch(n, batch, lanes))
+}
+
 /// The batch size at most `batch` that splits `n` jobs into a multiple of `lanes` batches, so
 /// no lane runs a last batch alone while the others idle (48 large photos at batch 16 on 2
 /// lanes: 4 batches of 12, not 3 of 16 where one lane does two).
-pub fn balanced_batch(n: usize, batch: usize, lanes: usize) -> usize {
+fn balanced_batch(n: usize, batch: usize, lanes: usize) -> usize {
     let batches = n.div_ceil(batch.max(1)).next_multiple_of(lanes.max(1));
     n.div_ceil(batches.max(1)).max(1)
 }
