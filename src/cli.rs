@@ -197,11 +197,12 @@ pub enum Command {
         after_help = "Examples:\n  embtui browse --dataset ~/flickr30k --model efficientnet-lite0,dinov2-s14-imgfocus\n  embtui browse --dataset D --model M --image-protocol halfblocks   # plain SSH, tmux\n\nInside tmux, kitty/sixel images need `set -g allow-passthrough on`; halfblocks always work."
     )]
     Browse(BrowseArgs),
-    /// The model zoo: what is installed and verified, dims, licences.
+    /// The model zoo: what is installed and verified, dims, licences; `pull` and `show` Hugging
+    /// Face Hub repos that publish ONNX.
     #[command(
-        after_help = "Examples:\n  embtui models\n  embtui models --json | jq '.[] | select(.installed)'"
+        after_help = "Examples:\n  embtui models\n  embtui models --json | jq '.[] | select(.installed)'\n  embtui models pull Xenova/clip-vit-base-patch32\n  embtui models pull Xenova/dinov2-base --variant fp16\n  embtui models show Xenova/clip-vit-base-patch32\n\nHub: HF_ENDPOINT, HF_HOME / HF_HUB_CACHE (shared with Python's huggingface_hub), HF_TOKEN,\nHF_HUB_OFFLINE=1 (cache only), HF_HUB_DOWNLOAD_TIMEOUT (seconds without data, default 10)."
     )]
-    Models(JsonArg),
+    Models(ModelsArgs),
     /// Check ONNX Runtime, CUDA, the models and the store; say how to fix what is wrong.
     #[command(
         after_help = "Examples:\n  embtui doctor\n  embtui doctor --device cuda:1 --store /data/embtui-store"
@@ -459,6 +460,41 @@ pub struct BrowseArgs {
     /// Terminal graphics protocol for thumbnails (auto detects; halfblocks work everywhere).
     #[arg(long, value_enum, default_value_t = ImageProtocol::Auto)]
     pub image_protocol: ImageProtocol,
+}
+
+/// `embtui models [pull|show]`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub action: Option<ModelsAction>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `embtui models` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Download a Hub repo's ONNX model (and text tower) into the Hub cache, derive its
+    /// preprocessing, check it on a test batch and add it to the zoo as ORG/NAME[:VARIANT].
+    Pull(PullArgs),
+    /// What embtui derives from a Hub repo, field by field, and from which file and field
+    /// (pulls it first when needed).
+    Show(PullArgs),
+}
+
+/// A Hub repo to pull or show.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// ORG/NAME[@REVISION][:VARIANT], e.g. Xenova/clip-vit-base-patch32 or Xenova/dinov2-base@main.
+    #[arg(value_name = "REPO")]
+    pub repo: String,
+    /// Which ONNX file: fp32 (model.onnx) or the SUFFIX of model_SUFFIX.onnx (fp16, quantized, int8, q4, …).
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
+    /// Print one JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Commands whose only option is `--json`.

@@ -20,6 +20,10 @@ pub struct Config {
     pub decode: DecodeOptions,
     /// `--precision fp16`: model names resolve to their NAME-fp16 copies.
     pub fp16: bool,
+    /// Where the Hugging Face Hub is and where its cache lives (HF_* variables).
+    pub hub: crate::hub::Settings,
+    /// Models pulled by this process (`--model ORG/NAME` on first use).
+    pulled: std::sync::Arc<std::sync::Mutex<Vec<ModelEntry>>>,
 }
 
 impl Config {
@@ -31,9 +35,11 @@ impl Config {
             .unwrap_or_else(default_models_dir);
         // Entries written by `just export-hf` live beside the ONNX files they describe.
         let mut manifests = Vec::new();
-        let exported = models_dir.join("manifest.toml");
-        if exported.is_file() {
-            manifests.push(exported);
+        for own in ["manifest.toml", crate::model::pull::HUB_MANIFEST] {
+            let path = models_dir.join(own);
+            if path.is_file() {
+                manifests.push(path);
+            }
         }
         manifests.extend(g.manifest.iter().cloned());
         Ok(Self {
@@ -53,6 +59,8 @@ impl Config {
                 draft: None,
             },
             fp16: g.precision == crate::cli::Precision::Fp16,
+            hub: crate::hub::Settings::from_env(),
+            pulled: std::sync::Arc::default(),
         })
     }
 
@@ -74,12 +82,14 @@ impl Config {
 
     /// The manifest entry of `name` (of its fp16 copy with `--precision fp16`), or an error
     /// listing the known ones.
+    /// A Hub id (`ORG/NAME[@REV][:VARIANT]`) not pulled yet is pulled now; one with `@REV`
+    /// is always resolved again (cached files are reused).
     pub fn model(&self, name: &str) -> Result<ModelEntry, ModelError> {
         let name = name.trim();
-        let entry = self.manifest.get(name).cloned().ok_or_else(|| ModelError::UnknownModel {
-            name: crate::text::sanitize(name),
-            known: self.manifest.names().join(", "),
-        })?;
+        let entry = match self.manifest.get(name) {
+            Some(e) if !name.contains('@') => e.clone(),
+            _ => self.pulled_model(name)?,
+        };
         if !self.fp16 || name.ends_with("-fp16") {
             return Ok(entry);
         }
@@ -88,6 +98,24 @@ impl Config {
             .get(&half)
             .cloned()
             .ok_or_else(|| ModelError::NoFp16Copy { name: crate::text::sanitize(name) })
+    }
+
+    /// The entry of a Hub model, pulled (or resolved from the cache) once per process.
+    fn pulled_model(&self, name: &str) -> Result<ModelEntry, ModelError> {
+        let unknown = || ModelError::UnknownModel {
+            name: crate::text::sanitize(name),
+            known: self.manifest.names().join(", "),
+        };
+        let r = crate::hub::RepoRef::parse(name).ok_or_else(unknown)?;
+        let mut pulled = self.pulled.lock().map_err(|_| unknown())?;
+        if let Some(e) = pulled.iter().find(|e| e.name == r.model_name()) {
+            return Ok(e.clone());
+        }
+        crate::say!("{}: pulling from {} (first use)", r.model_name(), self.hub.endpoint);
+        let p = crate::model::pull::install(&self.models_dir, &r, &self.hub)?;
+        crate::say!("{}: commit {}, {}-d, entry in {}", p.entry.name, &p.commit[..12], p.entry.dim, self.models_dir.join(crate::model::pull::HUB_MANIFEST).display());
+        pulled.push(p.entry.clone());
+        Ok(p.entry)
     }
 
     /// The manifest entries for `names`, in order.

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod export;
 pub mod figure;
 pub mod index;
+pub mod pull;
 pub mod sanity;
 pub mod search;
 pub mod store_cmd;
@@ -21,7 +22,7 @@ pub mod zoo;
 use std::process::ExitCode;
 use std::sync::Once;
 
-use crate::cli::Command;
+use crate::cli::{self, Command};
 use crate::config::Config;
 use crate::model::Embedder;
 use crate::report;
@@ -34,7 +35,11 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
         Command::Search(a) => search::run(cfg, &a),
         Command::TextEmbed(a) => search::text_embed(cfg, &a),
         Command::Export(a) => export::run(cfg, &a),
-        Command::Models(a) => zoo::models(cfg, a.json),
+        Command::Models(a) => match a.action {
+            None => zoo::models(cfg, a.json),
+            Some(cli::ModelsAction::Pull(p)) => pull::run(cfg, &p, false),
+            Some(cli::ModelsAction::Show(p)) => pull::run(cfg, &p, true),
+        },
         Command::Doctor => zoo::doctor(cfg),
         Command::Dataset(a) => sanity::dataset_summary(&cfg.dataset(&a.data)?, a.json),
         Command::Relevance(a) => sanity::relevance(cfg, &a),

@@ -20,19 +20,41 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// The cache key of an ONNX model: the graph's sha256, combined with its external-data file's
-/// (`NAME.onnx.data`, what exports of models over 2 GB write) when there is one, so new
-/// weights under an unchanged graph never reuse old vectors.
+/// The cache key of an ONNX model: the graph's sha256, combined with its external-data files'
+/// (`NAME.onnx.data`, what exports of models over 2 GB write; `NAME.onnx_data`, `…_data_1`,
+/// what transformers.js repos on the Hub hold) when there are any, so new weights under an
+/// unchanged graph never reuse old vectors. A model without external data keeps its graph's
+/// hash, so vectors stored before this covered `.onnx_data` stay valid.
 pub fn model_sha256(path: &Path) -> std::io::Result<String> {
     let graph = file_sha256(path)?;
-    let mut data = path.as_os_str().to_owned();
-    data.push(".data");
-    let data = Path::new(&data);
-    if !data.is_file() {
+    let data = external_data(path);
+    if data.is_empty() {
         return Ok(graph);
     }
-    let both = format!("{graph}:{}", file_sha256(data)?);
-    Ok(hex::encode(bytes_sha256(both.as_bytes())))
+    let mut all = graph;
+    for d in &data {
+        all = format!("{all}:{}", file_sha256(d)?);
+    }
+    Ok(hex::encode(bytes_sha256(all.as_bytes())))
+}
+
+/// The external-data files beside an ONNX graph (`G.data`, `G_data`, `G_data_N`), sorted.
+pub fn external_data(graph: &Path) -> Vec<std::path::PathBuf> {
+    let (Some(dir), Some(name)) = (graph.parent(), graph.file_name().and_then(|n| n.to_str()))
+    else {
+        return Vec::new();
+    };
+    let (a, b) = (format!("{name}.data"), format!("{name}_data"));
+    let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|f| f == a || f.starts_with(&b)))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
 }
 
 /// sha256 of a byte slice.

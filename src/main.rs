@@ -16,6 +16,7 @@ mod decode;
 mod engine;
 mod files;
 mod hash;
+mod hub;
 mod metrics;
 mod model;
 mod rank;

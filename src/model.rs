@@ -1,8 +1,10 @@
 //! Models: the manifest, preprocessing, ONNX Runtime sessions and execution providers.
 //! The only user of `ort`.
 
+pub mod derive;
 pub mod manifest;
 pub mod preprocess;
+pub mod pull;
 pub mod resample;
 pub mod runtime;
 pub mod sentence;
@@ -69,7 +71,8 @@ pub enum ModelError {
     #[error("could not load ONNX Runtime from {path}: {message}; run `just setup` or fix ORT_DYLIB_PATH")]
     RuntimeLoad { path: PathBuf, message: String },
     #[error(
-        "model `{name}` is not in the manifest; known models: {known}. Add an entry to a \
+        "model `{name}` is not in the manifest; known models: {known}. Name a Hugging Face Hub \
+         repo that publishes ONNX (e.g. Xenova/clip-vit-base-patch32), or add an entry to a \
          manifest passed with --manifest"
     )]
     UnknownModel { name: String, known: String },
@@ -103,6 +106,14 @@ pub enum ModelError {
     NoTextTower { name: String },
     #[error("model `{name}`: cannot use tokenizer {path}: {message}")]
     Tokenizer { name: String, path: PathBuf, message: String },
+    #[error(transparent)]
+    Pull(Box<pull::PullError>),
+}
+
+impl From<pull::PullError> for ModelError {
+    fn from(e: pull::PullError) -> Self {
+        Self::Pull(Box::new(e))
+    }
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
@@ -381,6 +392,39 @@ pub fn pool(
         }
         _ => Err(format!("{dims:?}")),
     }
+}
+
+/// The inputs and outputs of the ONNX graph at `path` (names and dims), for deriving an entry.
+pub fn graph_io(path: &Path) -> Result<derive::GraphIo> {
+    let session = cpu_session(&path.display().to_string(), path, 1)?;
+    Ok(pull::io_of(&session))
+}
+
+/// Runs one all-zero image through `entry`'s graph and returns the pooled vector's length
+/// (the entry's `dim`): proves the derived input, output and pooling work together.
+pub fn probe_dim(entry: &ModelEntry, models_dir: &Path) -> Result<usize> {
+    let path = models_dir.join(&entry.file);
+    let mut session = cpu_session(&entry.name, &path, 1)?;
+    let s = entry.size as usize;
+    let shape: Vec<usize> = if entry.is_nchw() { vec![1, 3, s, s] } else { vec![1, s, s, 3] };
+    let input = vec![0.0f32; 3 * s * s];
+    let ort_err = |source: ort::Error| ModelError::Ort { name: entry.name.clone(), source };
+    let tensor = TensorRef::from_array_view((shape, input.as_slice())).map_err(ort_err)?;
+    let outputs = session.run(ort::inputs![entry.input.as_str() => tensor]).map_err(ort_err)?;
+    let value = outputs.get(&entry.output).ok_or_else(|| ModelError::OutputMissing {
+        name: entry.name.clone(),
+        output: entry.output.clone(),
+    })?;
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(ort_err)?;
+    let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+    let v = pool(data, &dims, entry.pooling).map_err(|found| ModelError::Mismatch {
+        name: entry.name.clone(),
+        tensor: entry.output.clone(),
+        what: format!("shape for pooling `{:?}`", entry.pooling),
+        expected: "a shape that pooling accepts".into(),
+        found,
+    })?;
+    Ok(v.len())
 }
 
 /// Scales `v` to unit length (left as is when it is all zeros).

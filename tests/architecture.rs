@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["report"],
     &["model", "store", "dataset", "decode"],
+    &["hub"],
     &["relevance", "metrics", "rank"],
     &["text", "warn", "rng", "hash", "files"],
 ];

@@ -188,6 +188,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ModelEntry>, ManifestError> 
     Ok(file.model)
 }
 
+/// Checks one entry as a manifest file's entries are checked (the problem in words).
+pub fn check(m: &ModelEntry) -> Result<(), String> {
+    validate(m)
+}
+
 fn validate(m: &ModelEntry) -> Result<(), String> {
     // An input side or embedding this large is a typo, and allocating for it would abort.
     if m.size > MAX_INPUT_SIDE || m.resize.to > MAX_INPUT_SIDE {
