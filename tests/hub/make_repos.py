@@ -7,9 +7,14 @@ with an int `size`. Each repo's reference embedder (transformers processor + tor
 for the parity checks.
 """
 import json
+import logging
 import os
 import shutil
 import sys
+import warnings
+
+warnings.filterwarnings("ignore")  # the tracer's notes on tiny models, not results
+logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's quantizer advice
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ONNX_DIR = os.path.join(HERE, "..", "..", "onnx")
@@ -23,6 +28,7 @@ def _export(module, args, path, inputs, outputs, axes, external=False):
     import torch
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    export_hf.explicit_same_padding(module)
     with torch.no_grad():
         export_hf.onnx_export(module, args, path, input_names=inputs, output_names=outputs,
                               dynamic_axes=axes, opset_version=17, do_constant_folding=True)

@@ -66,6 +66,13 @@ class Repo:
         return s
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that went away mid-answer (the stall tests do that on purpose)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     opts = None
@@ -228,8 +235,7 @@ def main():
     ap.add_argument("--log")
     opts = ap.parse_args()
     Handler.opts = opts
-    server = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", opts.port), Handler)
     print(f"listening {server.server_address[1]}", flush=True)
     # Ends when the test closes our stdin (or after an hour, whatever happens to the test).
     threading.Thread(target=server.serve_forever, daemon=True).start()
