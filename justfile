@@ -49,6 +49,24 @@ setup-gpu: venv
     for w in .wheels/gpu/*.whl; do {{py}} onnx/unpack_libs.py "$w" .ort/gpu; done
     echo "GPU runtime in .ort/gpu; check it with: embtui doctor"
 
+# embtui on PATH (cargo install --path . --locked), ONNX Runtime and the offline models in the
+# data folder ($XDG_DATA_HOME/embtui, default ~/.local/share/embtui): `embtui doctor` is then
+# green from any folder, and `embtui models pull` works from anywhere.
+[doc("embtui on PATH (cargo install), ONNX Runtime and the offline models into $XDG_DATA_HOME/embtui.")]
+install: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    CARGO_TARGET_DIR="$PWD/target" cargo install --path . --locked --quiet --force ${CARGO_INSTALL_ROOT:+--root "$CARGO_INSTALL_ROOT"}
+    data="${XDG_DATA_HOME:-$HOME/.local/share}/embtui"
+    mkdir -p "$data/ort/cpu" "$data/models"
+    cp .ort/cpu/lib*.so* "$data/ort/cpu/"
+    for f in models/*.onnx models/*.onnx.data models/*.tokenizer.json models/models.lock.json; do
+        [ -e "$f" ] && cp "$f" "$data/models/"
+    done
+    bin="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin/embtui"
+    echo "installed $bin; ONNX Runtime and models in $data"
+    command -v embtui >/dev/null 2>&1 || echo "note: $(dirname "$bin") is not on PATH; add it to your shell's PATH"
+
 # Build the release binary.
 build:
     cargo build --release --locked
@@ -94,7 +112,20 @@ test: setup
     # The Hugging Face exporter on tiny models (pinned torch 1.13 + transformers 4.38; ~2 min
     # the first time: Debian's python3-torch and the export venv).
     just test-export || status=$?
+    # Hugging Face Hub pulls against a Hub stand-in on 127.0.0.1 (same export venv).
+    just test-hub || status=$?
     exit $status
+
+# `embtui models pull` against a Hub stand-in on 127.0.0.1 (tests/hub): both ONNX layouts,
+# variants, external data, parity with transformers + torch, Python's huggingface_hub client,
+# offline mode, resumed and stalled downloads, bad repos.
+[doc("`embtui models pull` against a Hub stand-in on 127.0.0.1, checked with Python's huggingface_hub.")]
+test-hub: venv-export build
+    .venv-export/bin/python tests/hub/test_hub.py
+
+# The same Hub checks on today's torch 2.x + transformers 5 + huggingface_hub 2.x.
+test-hub-modern: venv-export-modern build
+    .venv-export-modern/bin/python tests/hub/test_hub.py
 
 # Benchmarks beside the Python pipeline and faiss (writes .bench/results.json; docs/performance.md).
 bench *ARGS: setup build

@@ -163,7 +163,7 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// `models/` in the checkout the binary was built in (target/<profile>/embtui → ../../models),
-/// else `~/.local/share/embtui/models`.
+/// else the data folder's (`$XDG_DATA_HOME/embtui/models`, `~/.local/share/embtui/models`).
 pub fn default_models_dir() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         let exe = exe.canonicalize().unwrap_or(exe);
@@ -174,7 +174,7 @@ pub fn default_models_dir() -> PathBuf {
             }
         }
     }
-    home().join(".local/share/embtui/models")
+    crate::files::data_dir().join("models")
 }
 
 /// `$XDG_CACHE_HOME/embtui/store` or `~/.cache/embtui/store`.

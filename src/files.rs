@@ -5,6 +5,19 @@
 use std::io::Read;
 use std::path::Path;
 
+/// embtui's data folder by the XDG rules: `$XDG_DATA_HOME/embtui`, else
+/// `~/.local/share/embtui` (`just install` puts ONNX Runtime and the offline models there).
+pub fn data_dir() -> std::path::PathBuf {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    var("XDG_DATA_HOME").map_or_else(
+        || {
+            std::path::PathBuf::from(var("HOME").unwrap_or_else(|| ".".into())).join(".local/share")
+        },
+        std::path::PathBuf::from,
+    )
+    .join("embtui")
+}
+
 /// Why a file was not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileError {

@@ -199,7 +199,11 @@ fn model_files(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Result<us
     let mut problems = 0;
     for r in rows(cfg) {
         let Some(sha) = &r.sha256 else {
-            writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", r.name, r.file.display(), r.name)?;
+            if r.source.starts_with("hf:") {
+                writeln!(out, "info {}: not installed ({}); `embtui models pull {}` fetches it again", r.name, r.file.display(), r.name)?;
+            } else {
+                writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", r.name, r.file.display(), r.name)?;
+            }
             continue;
         };
         match r.verified {
@@ -211,10 +215,15 @@ fn model_files(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Result<us
                 } else {
                     r.changed.join(", ")
                 };
+                let fix = if r.source.starts_with("hf:") {
+                    format!("`embtui models pull {}`", r.name)
+                } else {
+                    format!("`just setup` (or `just export-hf {}`)", r.name)
+                };
                 writeln!(
                     out,
-                    "FAIL {}: {what} differs from models.lock.json (missing or changed); run `just setup` (or `just export-hf {}`) again",
-                    r.name, r.name
+                    "FAIL {}: {what} differs from models.lock.json (missing or changed); run {fix} again",
+                    r.name
                 )?;
             }
             None => writeln!(

@@ -38,10 +38,8 @@ pub fn candidates(prefer_gpu: bool) -> Vec<PathBuf> {
             }
         }
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        for f in flavours {
-            out.push(PathBuf::from(&home).join(".local/share/embtui/ort").join(f).join(&lib));
-        }
+    for f in flavours {
+        out.push(crate::files::data_dir().join("ort").join(f).join(&lib));
     }
     out
 }

@@ -111,7 +111,10 @@ def main():
 
     work = tempfile.mkdtemp(prefix="embtui-hub-")
     try:
-        run(work, np, torch, Image, make_repos)
+        if "--installed-only" in sys.argv:
+            installed(work, make_repos)
+        else:
+            run(work, np, torch, Image, make_repos)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     passed, failed = sum(RESULTS), len(RESULTS) - sum(RESULTS)
@@ -153,6 +156,31 @@ def run(work, np, torch, Image, make_repos):
     finally:
         server.stop()
     stalled_and_resumed(work, repos)
+
+
+def installed(work, make_repos):
+    """The binary `just install` put on PATH, run from its HOME with no flags pointing at the
+    checkout: a pull lands in the data folder and is verified there (.ci/install-check)."""
+    home, binary = os.environ["EMBTUI_INSTALLED_HOME"], os.environ["EMBTUI_INSTALLED_BIN"]
+    repos = os.path.join(work, "repos")
+    make_repos.build(repos, work)
+    server = Server(repos, os.path.join(work, "log.jsonl"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "EMBTUI_", "ORT_", "XDG_"))}
+    env.update(HOME=home, HF_ENDPOINT=server.url, NO_COLOR="1")
+    try:
+        pull = subprocess.run([binary, "models", "pull", "tiny-hub/dinov2"], env=env, cwd=home, capture_output=True, text=True)
+        listed = subprocess.run([binary, "models", "--json"], env=env, cwd=home, capture_output=True, text=True)
+        doctor = subprocess.run([binary, "--device", "cpu", "doctor"], env=env, cwd=home, capture_output=True, text=True)
+    finally:
+        server.stop()
+    rows = {r["name"]: r for r in json.loads(listed.stdout or "[]")}
+    row = rows.get("tiny-hub/dinov2", {})
+    data = os.path.join(home, ".local", "share", "embtui", "models")
+    check("installed binary pulls from $HOME", pull.returncode == 0 and row.get("verified") is True
+          and os.path.exists(os.path.join(data, "hub.toml")) and doctor.returncode == 0,
+          f"pull exit {pull.returncode}, listed installed={row.get('installed')} verified={row.get('verified')}, "
+          f"entry in {data}/hub.toml, cache {home}/.cache/huggingface/hub, doctor exit {doctor.returncode} "
+          + (pull.stderr + doctor.stdout)[-300:] * (pull.returncode != 0 or doctor.returncode != 0))
 
 
 def python_client(server, work, repos):
