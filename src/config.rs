@@ -90,8 +90,17 @@ impl Config {
             Some(e) if !name.contains('@') => e.clone(),
             _ => self.pulled_model(name)?,
         };
-        if !self.fp16 || name.ends_with("-fp16") {
+        if !self.fp16 || name.ends_with("-fp16") || name.ends_with(":fp16") {
             return Ok(entry);
+        }
+        // A Hub model's fp16 copy is the repo's own fp16 variant.
+        if let Some(r) = crate::hub::RepoRef::parse(name).filter(|r| r.variant == "fp32") {
+            return self.model(&format!("{}:fp16", r.model_name())).map_err(|e| match e {
+                ModelError::Pull(p) if matches!(*p, crate::model::pull::PullError::NoVariant { .. }) => {
+                    ModelError::NoFp16Copy { name: crate::text::sanitize(name) }
+                }
+                other => other,
+            });
         }
         let half = format!("{name}-fp16");
         self.manifest

@@ -81,6 +81,11 @@ pub struct ModelReport {
     /// store recorded it, also when this run only reused them.
     pub device: String,
     pub onnx_sha256: String,
+    /// Where the weights came from: the manifest's `source`, e.g. `hf:ORG/NAME@COMMIT
+    /// (onnx/model.onnx)` for a model pulled from the Hugging Face Hub (absent in reports
+    /// written before embtui 0.1 recorded it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     /// Speed of the run(s) that computed the vectors, images per second end to end.
     pub images_per_second: Option<f64>,
     /// This run: seconds spent embedding, images embedded, images whose vectors it reused.
@@ -313,6 +318,7 @@ pub(crate) mod tests {
                 dim: 2,
                 device: "cpu".into(),
                 onnx_sha256: "x".into(),
+                source: String::new(),
                 images_per_second: None,
                 embed_seconds: 0.0,
                 session_start_seconds: 0.0,

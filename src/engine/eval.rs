@@ -570,6 +570,7 @@ fn score_model(
             .or_else(|| x.device.clone())
             .unwrap_or_else(|| "unknown".into()),
         onnx_sha256: x.onnx_sha256.clone(),
+        source: x.source.clone(),
         images_per_second: from
             .and_then(crate::store::Provenance::images_per_second)
             .or_else(|| x.images_per_second()),

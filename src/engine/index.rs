@@ -51,6 +51,8 @@ pub struct Indexed {
     pub model: String,
     pub dim: usize,
     pub onnx_sha256: String,
+    /// Where the weights came from (the manifest's `source`; `hf:REPO@COMMIT (FILE)` when pulled).
+    pub source: String,
     /// The selection's arroy index (None for a shard, whose index is built after merging).
     pub index: Option<IndexMeta>,
     /// One entry per dataset sample: its vector, or None when skipped (or in another shard).
@@ -164,6 +166,7 @@ pub fn index_model(
         model: entry.name.clone(),
         dim: entry.dim,
         onnx_sha256: sha,
+        source: entry.source.clone(),
         index,
         vectors,
         embedded: run.embedded,

@@ -381,11 +381,12 @@ fn environment(s: &mut String, r: &EvalReport) {
         let speed = m.images_per_second.map_or(String::new(), |v| format!(", {v:.1} images/s"));
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>vectors on {}{speed}; {} dimensions; ONNX sha256 {}…</td></tr>",
+            "<tr><td>{}</td><td>vectors on {}{speed}; {} dimensions; ONNX sha256 {}…{}</td></tr>",
             esc(&m.name),
             esc(&m.device),
             m.dim,
-            esc(&m.onnx_sha256.chars().take(12).collect::<String>())
+            esc(&m.onnx_sha256.chars().take(12).collect::<String>()),
+            if m.source.is_empty() { String::new() } else { format!("; weights {}", esc(&m.source)) }
         );
     }
     let _ = writeln!(

@@ -149,6 +149,7 @@ def run(work, np, torch, Image, make_repos):
             pulled[repo] = parity(env, models, work, repo, ref, arch, images, photos, np, torch)
             if arch in ("clip", "siglip"):
                 text_parity(env, models, repo, arch, model, src, np, torch)
+        in_use(env, models, work)
         shared_cache(server, env, models, work, repos)
         variants(env, models, work, repos, photos, np)
         offline(server, env, work, photos)
@@ -245,6 +246,33 @@ def text_parity(env, models, repo, arch, model, src, np, torch):
         worst = min(worst, float(np.array(got["embedding"]) @ (ref / np.linalg.norm(ref))))
     check(f"text {repo}", ids_equal and worst >= 0.9999,
           f"{len(test_export.TEXTS)} texts, token ids {'equal' if ids_equal else 'DIFFER'}, min cos {worst:.6f}")
+
+
+def in_use(env, models, work):
+    """A pulled model where users meet it: `search --text`, the TUI's `t` prompt (tmux), an eval
+    report naming the repo and commit, `--precision fp16` running the repo's fp16 variant."""
+    import test_export
+
+    captioned = os.path.join(ROOT, "fixtures", "flickr30k-token")
+    store = os.path.join(work, "store-use")
+    res = embtui(env, "--models-dir", models, "--store", store, "--device", "cpu", "search", "--json", "--text",
+                 test_export.TEXTS[0], "-k", "3", "--model", "tiny-hub/clip", "--dataset", captioned)
+    hits = json.loads(res.stdout)["hits"] if res.returncode == 0 else []
+    check("search --text with a pulled CLIP", len(hits) == 3, f"{len(hits)} hits " + res.stderr.strip()[-200:])
+    tui = test_export.tui_text_query(BINARY, models, "tiny-hub/siglip", captioned, store)
+    check("TUI text query with a pulled SigLIP", tui, "tmux: `t`, a caption, Enter → ranked neighbours")
+    res = embtui(env, "--models-dir", models, "--store", store, "--device", "cpu", "eval", "--json", "--relevance", "tfidf",
+                 "--model", "tiny-hub/dinov2,tiny-hub/clip", "--dataset", captioned)
+    lock = json.load(open(os.path.join(models, "models.lock.json")))
+    sources = [m.get("source", "") for m in json.loads(res.stdout)["models"]] if res.returncode == 0 else []
+    want = [f"hf:tiny-hub/dinov2@{lock['tiny-hub/dinov2']['hub']['commit']} (onnx/model.onnx)",
+            f"hf:tiny-hub/clip@{lock['tiny-hub/clip']['hub']['commit']} (onnx/vision_model.onnx)"]
+    check("eval report names repo and commit", sources == want, f"models[].source = {sources} " + res.stderr.strip()[-200:])
+    res = embtui(env, "--models-dir", models, "--store", store, "--device", "cpu", "--precision", "fp16", "export",
+                 "--model", "tiny-hub/clip", "--dataset", captioned, "--out", os.path.join(work, "p16.npy"))
+    lock = json.load(open(os.path.join(models, "models.lock.json")))
+    check("--precision fp16 runs the repo's fp16 variant", res.returncode == 0 and "tiny-hub/clip:fp16" in lock,
+          f"exit {res.returncode} " + res.stderr.strip()[-200:])
 
 
 def shared_cache(server, env, models, work, repos):
