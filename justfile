@@ -132,6 +132,19 @@ bench *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/run.py {{ARGS}}
 
+# What pulling the article's Hub models costs: CLIP ViT-B/32 and DINOv2 ViT-B/14 at full size
+# (random weights, transformers.js layout) pulled from the loopback Hub stand-in; file sizes
+# and embtui's images/s (writes .bench/hub_arch.json; README "Compare the article's models").
+[doc("Pulling the article's Hub models: CLIP B/32, DINOv2 B/14 sizes and images/s (random weights, loopback Hub).")]
+bench-hub *ARGS: venv-export build
+    .venv-export/bin/python bench/hub_arch.py {{ARGS}}
+
+# fp32 vs fp16 vs int8 of the offline models on the 1,000 photos: images/s on this CPU and the
+# minimum cosine to fp32 (int8 copies made by onnxruntime's quantizer, bench only).
+[doc("fp32 / fp16 / int8 of the offline models: images/s here and min cosine to fp32 on 1,000 photos.")]
+bench-variants *ARGS: setup build
+    {{py}} bench/variants.py {{ARGS}}
+
 # Flickr30k at full size: 31,783 generated photos with real captions; parse every format, index,
 # eval with the vectors cached; wall time, peak RSS, disk (docs/performance.md "Full scale").
 # `just bench-scale --fresh` re-embeds from an empty store (1.5 h on 2 cores); --n 5000 for a smaller run.

@@ -96,7 +96,9 @@ impl Config {
         // A Hub model's fp16 copy is the repo's own fp16 variant.
         if let Some(r) = crate::hub::RepoRef::parse(name).filter(|r| r.variant == "fp32") {
             return self.model(&format!("{}:fp16", r.model_name())).map_err(|e| match e {
-                ModelError::Pull(p) if matches!(*p, crate::model::pull::PullError::NoVariant { .. }) => {
+                ModelError::Pull(p)
+                    if matches!(*p, crate::model::pull::PullError::NoVariant { .. }) =>
+                {
                     ModelError::NoFp16Copy { name: crate::text::sanitize(name) }
                 }
                 other => other,
@@ -122,7 +124,13 @@ impl Config {
         }
         crate::say!("{}: pulling from {} (first use)", r.model_name(), self.hub.endpoint);
         let p = crate::model::pull::install(&self.models_dir, &r, &self.hub)?;
-        crate::say!("{}: commit {}, {}-d, entry in {}", p.entry.name, &p.commit[..12], p.entry.dim, self.models_dir.join(crate::model::pull::HUB_MANIFEST).display());
+        crate::say!(
+            "{}: commit {}, {}-d, entry in {}",
+            p.entry.name,
+            &p.commit[..12],
+            p.entry.dim,
+            self.models_dir.join(crate::model::pull::HUB_MANIFEST).display()
+        );
         pulled.push(p.entry.clone());
         Ok(p.entry)
     }

@@ -9,13 +9,15 @@ use std::path::Path;
 /// `~/.local/share/embtui` (`just install` puts ONNX Runtime and the offline models there).
 pub fn data_dir() -> std::path::PathBuf {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    var("XDG_DATA_HOME").map_or_else(
-        || {
-            std::path::PathBuf::from(var("HOME").unwrap_or_else(|| ".".into())).join(".local/share")
-        },
-        std::path::PathBuf::from,
-    )
-    .join("embtui")
+    var("XDG_DATA_HOME")
+        .map_or_else(
+            || {
+                std::path::PathBuf::from(var("HOME").unwrap_or_else(|| ".".into()))
+                    .join(".local/share")
+            },
+            std::path::PathBuf::from,
+        )
+        .join("embtui")
 }
 
 /// Why a file was not read.

@@ -160,7 +160,10 @@ impl Settings {
         let cache = var("HF_HUB_CACHE").map_or_else(|| home.join("hub"), PathBuf::from);
         let token = var("HF_TOKEN").or_else(|| {
             let path = var("HF_TOKEN_PATH").map_or_else(|| home.join("token"), PathBuf::from);
-            std::fs::read_to_string(path).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
         });
         let truthy = |k: &str| {
             var(k).is_some_and(|v| ["1", "on", "yes", "true"].contains(&v.to_lowercase().as_str()))
@@ -254,7 +257,8 @@ pub fn list(s: &Settings, r: &RepoRef) -> Result<Listing> {
         return cache::listing(s, r);
     }
     let api = s.api()?;
-    let repo = hf_hub::Repo::with_revision(r.repo.clone(), hf_hub::RepoType::Model, r.revision.clone());
+    let repo =
+        hf_hub::Repo::with_revision(r.repo.clone(), hf_hub::RepoType::Model, r.revision.clone());
     let request = api.repo(repo).info_request().query("blobs", "true");
     let activity = Activity::new();
     let answer = watchdog(s, &activity, format!("listing {}", r.repo), move || {
@@ -264,7 +268,10 @@ pub fn list(s: &Settings, r: &RepoRef) -> Result<Listing> {
     if answer.sha.len() != 40 || !answer.sha.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(HubError::BadAnswer {
             repo: r.repo.clone(),
-            message: format!("commit `{}` is not 40 hex digits", crate::text::sanitize(&answer.sha)),
+            message: format!(
+                "commit `{}` is not 40 hex digits",
+                crate::text::sanitize(&answer.sha)
+            ),
         });
     }
     let files = answer
@@ -319,7 +326,8 @@ fn download(s: &Settings, l: &Listing, f: &RemoteFile) -> Result<()> {
     // hf-hub records the revision it was given (here the commit) as a ref; Python does not.
     let commit_ref = repo_dir.join("refs").join(&l.commit);
     let had_commit_ref = commit_ref.exists();
-    let repo = hf_hub::Repo::with_revision(l.repo.repo.clone(), hf_hub::RepoType::Model, l.commit.clone());
+    let repo =
+        hf_hub::Repo::with_revision(l.repo.repo.clone(), hf_hub::RepoType::Model, l.commit.clone());
     let handle = api.repo(repo);
     let activity = Activity::new();
     let bar = Bar::new(s.progress, &f.path, f.size, activity.clone());
@@ -330,7 +338,9 @@ fn download(s: &Settings, l: &Listing, f: &RemoteFile) -> Result<()> {
             hf_hub::api::sync::ApiError::RequestError(e) => {
                 request_error(s, &l.repo, &e, Some(&f.path))
             }
-            other => HubError::Unreachable { endpoint: s.endpoint.clone(), message: other.to_string() },
+            other => {
+                HubError::Unreachable { endpoint: s.endpoint.clone(), message: other.to_string() }
+            }
         })?;
     if !had_commit_ref {
         let _ = std::fs::remove_file(&commit_ref);
@@ -538,7 +548,10 @@ mod tests {
     #[test]
     fn hub_ids_parse_with_revision_and_variant() {
         let r = RepoRef::parse("Xenova/clip-vit-base-patch32").unwrap();
-        assert_eq!((r.repo.as_str(), r.revision.as_str(), r.variant.as_str()), ("Xenova/clip-vit-base-patch32", "main", "fp32"));
+        assert_eq!(
+            (r.repo.as_str(), r.revision.as_str(), r.variant.as_str()),
+            ("Xenova/clip-vit-base-patch32", "main", "fp32")
+        );
         assert_eq!(r.model_name(), "Xenova/clip-vit-base-patch32");
         assert_eq!(r.folder(), "models--Xenova--clip-vit-base-patch32");
         let r = RepoRef::parse("onnx-community/dinov2-base@v1.0:fp16").unwrap();

@@ -68,7 +68,14 @@ pub fn run(cfg: &Config, a: &PullArgs, show: bool) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
         "{}",
-        fit(&format!("source: {}; files hashed in {}", p.entry.source, cfg.models_dir.join("models.lock.json").display()), width)
+        fit(
+            &format!(
+                "source: {}; files hashed in {}",
+                p.entry.source,
+                cfg.models_dir.join("models.lock.json").display()
+            ),
+            width
+        )
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -200,7 +200,13 @@ fn model_files(cfg: &Config, out: &mut impl std::io::Write) -> anyhow::Result<us
     for r in rows(cfg) {
         let Some(sha) = &r.sha256 else {
             if r.source.starts_with("hf:") {
-                writeln!(out, "info {}: not installed ({}); `embtui models pull {}` fetches it again", r.name, r.file.display(), r.name)?;
+                writeln!(
+                    out,
+                    "info {}: not installed ({}); `embtui models pull {}` fetches it again",
+                    r.name,
+                    r.file.display(),
+                    r.name
+                )?;
             } else {
                 writeln!(out, "info {}: not installed ({}); `just setup` installs the offline models, `just export-hf {}` the others", r.name, r.file.display(), r.name)?;
             }

@@ -9,11 +9,8 @@ use super::{HubError, Listing, RemoteFile, RepoRef, Result, Settings};
 /// points to, and the files of that snapshot.
 pub(super) fn listing(s: &Settings, r: &RepoRef) -> Result<Listing> {
     let dir = s.cache.join(r.folder());
-    let not_cached = |what: String| HubError::NotCached {
-        repo: r.repo.clone(),
-        what,
-        cache: s.cache.clone(),
-    };
+    let not_cached =
+        |what: String| HubError::NotCached { repo: r.repo.clone(), what, cache: s.cache.clone() };
     let is_commit = r.revision.len() == 40 && r.revision.chars().all(|c| c.is_ascii_hexdigit());
     let commit = if is_commit {
         r.revision.clone()

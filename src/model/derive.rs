@@ -73,7 +73,7 @@ fn refuse(field: &str, problem: impl Into<String>) -> DeriveError {
 }
 
 const OPENAI_CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-const OPENAI_CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_1];
+const OPENAI_CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 const IMAGENET_DEFAULT_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_DEFAULT_STD: [f32; 3] = [0.229, 0.224, 0.225];
 const IMAGENET_STANDARD: [f32; 3] = [0.5, 0.5, 0.5];
@@ -99,14 +99,78 @@ enum Size {
 }
 
 const PROCESSORS: &[Processor] = &[
-    Processor { class: "CLIPImageProcessor", int_is_square: false, size: Size::Shortest(224), resample: 3, crop: Some(224), mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD },
-    Processor { class: "SiglipImageProcessor", int_is_square: true, size: Size::Square(224), resample: 3, crop: None, mean: IMAGENET_STANDARD, std: IMAGENET_STANDARD },
-    Processor { class: "ViTImageProcessor", int_is_square: true, size: Size::Square(224), resample: 2, crop: None, mean: IMAGENET_STANDARD, std: IMAGENET_STANDARD },
-    Processor { class: "DeiTImageProcessor", int_is_square: true, size: Size::Square(256), resample: 3, crop: Some(224), mean: IMAGENET_DEFAULT_MEAN, std: IMAGENET_DEFAULT_STD },
-    Processor { class: "BlipImageProcessor", int_is_square: true, size: Size::Square(384), resample: 3, crop: None, mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD },
-    Processor { class: "BitImageProcessor", int_is_square: false, size: Size::Shortest(224), resample: 3, crop: Some(224), mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD },
-    Processor { class: "ConvNextImageProcessor", int_is_square: false, size: Size::Shortest(384), resample: 2, crop: None, mean: IMAGENET_DEFAULT_MEAN, std: IMAGENET_DEFAULT_STD },
-    Processor { class: "EfficientNetImageProcessor", int_is_square: true, size: Size::Square(600), resample: 0, crop: None, mean: IMAGENET_STANDARD, std: IMAGENET_STANDARD },
+    Processor {
+        class: "CLIPImageProcessor",
+        int_is_square: false,
+        size: Size::Shortest(224),
+        resample: 3,
+        crop: Some(224),
+        mean: OPENAI_CLIP_MEAN,
+        std: OPENAI_CLIP_STD,
+    },
+    Processor {
+        class: "SiglipImageProcessor",
+        int_is_square: true,
+        size: Size::Square(224),
+        resample: 3,
+        crop: None,
+        mean: IMAGENET_STANDARD,
+        std: IMAGENET_STANDARD,
+    },
+    Processor {
+        class: "ViTImageProcessor",
+        int_is_square: true,
+        size: Size::Square(224),
+        resample: 2,
+        crop: None,
+        mean: IMAGENET_STANDARD,
+        std: IMAGENET_STANDARD,
+    },
+    Processor {
+        class: "DeiTImageProcessor",
+        int_is_square: true,
+        size: Size::Square(256),
+        resample: 3,
+        crop: Some(224),
+        mean: IMAGENET_DEFAULT_MEAN,
+        std: IMAGENET_DEFAULT_STD,
+    },
+    Processor {
+        class: "BlipImageProcessor",
+        int_is_square: true,
+        size: Size::Square(384),
+        resample: 3,
+        crop: None,
+        mean: OPENAI_CLIP_MEAN,
+        std: OPENAI_CLIP_STD,
+    },
+    Processor {
+        class: "BitImageProcessor",
+        int_is_square: false,
+        size: Size::Shortest(224),
+        resample: 3,
+        crop: Some(224),
+        mean: OPENAI_CLIP_MEAN,
+        std: OPENAI_CLIP_STD,
+    },
+    Processor {
+        class: "ConvNextImageProcessor",
+        int_is_square: false,
+        size: Size::Shortest(384),
+        resample: 2,
+        crop: None,
+        mean: IMAGENET_DEFAULT_MEAN,
+        std: IMAGENET_DEFAULT_STD,
+    },
+    Processor {
+        class: "EfficientNetImageProcessor",
+        int_is_square: true,
+        size: Size::Square(600),
+        resample: 0,
+        crop: None,
+        mean: IMAGENET_STANDARD,
+        std: IMAGENET_STANDARD,
+    },
 ];
 
 /// The processor class a config names: `image_processor_type` (current) or
@@ -123,12 +187,17 @@ fn processor(pre: &Value) -> Result<(&'static Processor, String), DeriveError> {
             )
         })?;
     let class = named.trim_end_matches("Fast").replace("FeatureExtractor", "ImageProcessor");
-    let class = if class == "ConvNeXtImageProcessor" { "ConvNextImageProcessor".into() } else { class };
+    let class =
+        if class == "ConvNeXtImageProcessor" { "ConvNextImageProcessor".into() } else { class };
     let p = PROCESSORS.iter().find(|p| p.class == class).ok_or_else(|| {
         let known: Vec<&str> = PROCESSORS.iter().map(|p| p.class).collect();
         refuse(
             &format!("preprocessor_config.json `{field}`"),
-            format!("`{}` is not one embtui reproduces ({})", crate::text::sanitize(named), known.join(", ")),
+            format!(
+                "`{}` is not one embtui reproduces ({})",
+                crate::text::sanitize(named),
+                known.join(", ")
+            ),
         )
     })?;
     Ok((p, format!("preprocessor_config.json `{field}` = {}", crate::text::sanitize(named))))
@@ -154,7 +223,8 @@ fn size_of(pre: &Value, p: &Processor) -> Result<(Size, String), DeriveError> {
     }
     if v.is_u64() {
         let n = side(v, field)?;
-        let how = if p.int_is_square { "an int: a square, as" } else { "an int: the shortest edge, as" };
+        let how =
+            if p.int_is_square { "an int: a square, as" } else { "an int: the shortest edge, as" };
         return Ok((
             if p.int_is_square { Size::Square(n) } else { Size::Shortest(n) },
             format!("{field} = {n} ({how} {} reads it)", p.class),
@@ -171,11 +241,20 @@ fn size_of(pre: &Value, p: &Processor) -> Result<(Size, String), DeriveError> {
         (Some(h), Some(w)) => {
             let (h, w) = (side(h, field)?, side(w, field)?);
             if h != w {
-                return Err(refuse(field, format!("{h}×{w} is not square; embtui feeds square inputs")));
+                return Err(refuse(
+                    field,
+                    format!("{h}×{w} is not square; embtui feeds square inputs"),
+                ));
             }
             Ok((Size::Square(h), format!("{field} = {{height: {h}, width: {w}}}")))
         }
-        _ => Err(refuse(field, format!("{} is neither an int, shortest_edge nor height/width", crate::text::sanitize(&v.to_string())))),
+        _ => Err(refuse(
+            field,
+            format!(
+                "{} is neither an int, shortest_edge nor height/width",
+                crate::text::sanitize(&v.to_string())
+            ),
+        )),
     }
 }
 
@@ -240,22 +319,36 @@ fn triple(pre: &Value, key: &str, default: [f32; 3]) -> Result<([f32; 3], String
 }
 
 /// The preprocessing fields of the entry, with how each was derived.
-fn preprocessing(pre: &Value, e: &mut ModelEntry, how: &mut Vec<Derivation>) -> Result<(), DeriveError> {
+fn preprocessing(
+    pre: &Value,
+    e: &mut ModelEntry,
+    how: &mut Vec<Derivation>,
+) -> Result<(), DeriveError> {
     let (p, class_from) = processor(pre)?;
     let mut say = |field: &str, value: String, from: String| {
         how.push(Derivation { field: field.into(), value, from });
     };
     say("processor", p.class.into(), class_from);
     if !flag(pre, "do_resize", true) {
-        return Err(refuse("preprocessor_config.json `do_resize`", "is false: images of any size would reach the model"));
+        return Err(refuse(
+            "preprocessor_config.json `do_resize`",
+            "is false: images of any size would reach the model",
+        ));
     }
     let (size, size_from) = size_of(pre, p)?;
     let code = pre["resample"].as_i64().unwrap_or(p.resample);
     if !pre["resample"].is_null() && !pre["resample"].is_i64() {
-        return Err(refuse("preprocessor_config.json `resample`", format!("{} is not a PIL filter code", pre["resample"])));
+        return Err(refuse(
+            "preprocessor_config.json `resample`",
+            format!("{} is not a PIL filter code", pre["resample"]),
+        ));
     }
     let (interp, interp_name) = interpolation(code)?;
-    let resample_from = if pre["resample"].is_null() { format!("{} default", p.class) } else { "preprocessor_config.json `resample`".into() };
+    let resample_from = if pre["resample"].is_null() {
+        format!("{} default", p.class)
+    } else {
+        "preprocessor_config.json `resample`".into()
+    };
     let mut crop = crop_of(pre, p)?;
     let (rule, to, rule_from) = if p.class == "ConvNextImageProcessor" {
         // transformers' ConvNext: below 384 px, shortest edge to int(size / crop_pct), then a
@@ -266,11 +359,18 @@ fn preprocessing(pre: &Value, e: &mut ModelEntry, how: &mut Vec<Derivation>) -> 
         if se < 384 {
             let pct = pre["crop_pct"].as_f64().unwrap_or(224.0 / 256.0);
             if !(pct > 0.0 && pct <= 1.0) {
-                return Err(refuse("preprocessor_config.json `crop_pct`", format!("{pct} is not in (0, 1]")));
+                return Err(refuse(
+                    "preprocessor_config.json `crop_pct`",
+                    format!("{pct} is not in (0, 1]"),
+                ));
             }
             let to = (f64::from(se) / pct).floor() as u32;
             crop = Some((se, format!("ConvNext: shortest_edge {se} < 384, crop to it")));
-            (ResizeRule::Shorter, to, format!("{size_from}, crop_pct {pct}: int({se} / {pct}) = {to}"))
+            (
+                ResizeRule::Shorter,
+                to,
+                format!("{size_from}, crop_pct {pct}: int({se} / {pct}) = {to}"),
+            )
         } else {
             crop = None;
             (ResizeRule::Exact, se, format!("{size_from} ≥ 384: warped to a square"))
@@ -282,21 +382,46 @@ fn preprocessing(pre: &Value, e: &mut ModelEntry, how: &mut Vec<Derivation>) -> 
         }
     };
     if rule == ResizeRule::Shorter && crop.is_none() {
-        return Err(refuse("preprocessor_config.json `do_center_crop`", "the resize keeps the aspect ratio but nothing crops it to a square"));
+        return Err(refuse(
+            "preprocessor_config.json `do_center_crop`",
+            "the resize keeps the aspect ratio but nothing crops it to a square",
+        ));
     }
     e.resize = Resize { rule, to, interpolation: interp, round: Rounding::Floor };
-    say("resize", format!("{rule:?} side to {to} px, {interp_name}, long side truncated (int())").to_lowercase(), format!("{rule_from}; {resample_from}"));
+    say(
+        "resize",
+        format!("{rule:?} side to {to} px, {interp_name}, long side truncated (int())")
+            .to_lowercase(),
+        format!("{rule_from}; {resample_from}"),
+    );
     e.crop = crop.as_ref().map(|(c, _)| *c);
     e.size = e.crop.unwrap_or(to);
     if let Some((c, from)) = crop {
         say("crop", format!("centre {c}×{c}, offset (w - {c}) // 2"), from);
     }
+    normalisation(pre, p, e, how)
+}
+
+/// rescale, mean and std (EfficientNet's rescale_offset and include_top folded in).
+fn normalisation(
+    pre: &Value,
+    p: &Processor,
+    e: &mut ModelEntry,
+    how: &mut Vec<Derivation>,
+) -> Result<(), DeriveError> {
+    let mut say = |field: &str, value: String, from: String| {
+        how.push(Derivation { field: field.into(), value, from });
+    };
     let rescale = if flag(pre, "do_rescale", true) {
         pre["rescale_factor"].as_f64().unwrap_or(1.0 / 255.0) as f32
     } else {
         1.0
     };
-    say("rescale", format!("{rescale}"), "preprocessor_config.json `do_rescale`, `rescale_factor`".into());
+    say(
+        "rescale",
+        format!("{rescale}"),
+        "preprocessor_config.json `do_rescale`, `rescale_factor`".into(),
+    );
     let (mut mean, mut std) = ([0.0; 3], [1.0; 3]);
     let mut norm_from = "`do_normalize` is false".to_string();
     if flag(pre, "do_normalize", true) {
@@ -326,7 +451,16 @@ fn preprocessing(pre: &Value, e: &mut ModelEntry, how: &mut Vec<Derivation>) -> 
 }
 
 /// Model types whose embedding is the CLS token of `last_hidden_state`.
-const CLS_MODELS: &[&str] = &["vit", "dinov2", "dinov2_with_registers", "deit", "beit", "vit_msn", "vit_mae", "data2vec-vision"];
+const CLS_MODELS: &[&str] = &[
+    "vit",
+    "dinov2",
+    "dinov2_with_registers",
+    "deit",
+    "beit",
+    "vit_msn",
+    "vit_mae",
+    "data2vec-vision",
+];
 
 /// Which output holds the embedding and how it is pooled, from the graph and `model_type`.
 fn embedding_output(
@@ -336,7 +470,12 @@ fn embedding_output(
     let rank = |d: &[i64]| d.len();
     let last = |d: &[i64], i: usize| d.get(i).copied().filter(|&x| x > 0);
     if let Some(d) = io.output("image_embeds") {
-        return Ok(("image_embeds".into(), Pooling::None, last(d, 1), "graph output `image_embeds` (the projected image vector)".into()));
+        return Ok((
+            "image_embeds".into(),
+            Pooling::None,
+            last(d, 1),
+            "graph output `image_embeds` (the projected image vector)".into(),
+        ));
     }
     if model_type.starts_with("clip") {
         return Err(refuse("graph outputs", format!("this CLIP graph has no `image_embeds` (it has {:?}), so its vectors are not in the text space", names(io))));
@@ -352,14 +491,29 @@ fn embedding_output(
             4 => Pooling::MeanSpatial,
             r => return Err(refuse("graph output `pooler_output`", format!("has rank {r}"))),
         };
-        return Ok(("pooler_output".into(), pooling, last(d, 1), format!("graph output `pooler_output` (model_type {model_type})")));
+        return Ok((
+            "pooler_output".into(),
+            pooling,
+            last(d, 1),
+            format!("graph output `pooler_output` (model_type {model_type})"),
+        ));
     }
     if let Some(d) = io.output("last_hidden_state").filter(|d| rank(d) == 4) {
-        return Ok(("last_hidden_state".into(), Pooling::MeanSpatial, last(d, 1), "graph output `last_hidden_state` [N,C,H,W]: mean over H, W".into()));
+        return Ok((
+            "last_hidden_state".into(),
+            Pooling::MeanSpatial,
+            last(d, 1),
+            "graph output `last_hidden_state` [N,C,H,W]: mean over H, W".into(),
+        ));
     }
     if let [(name, d)] = io.outputs.as_slice() {
         if name != "logits" && rank(d) == 2 {
-            return Ok((name.clone(), Pooling::None, last(d, 1), format!("the graph's only output `{name}`")));
+            return Ok((
+                name.clone(),
+                Pooling::None,
+                last(d, 1),
+                format!("the graph's only output `{name}`"),
+            ));
         }
     }
     Err(refuse(
@@ -374,16 +528,25 @@ fn names(io: &GraphIo) -> Vec<String> {
 
 /// The image input: its name and layout from the graph's first float input of rank 4.
 fn image_input(io: &GraphIo) -> Result<(String, Layout, String), DeriveError> {
-    let (name, d) = io
-        .inputs
-        .iter()
-        .find(|(_, d)| d.len() == 4)
-        .ok_or_else(|| refuse("graph inputs", format!("no input of rank 4 among {:?}; is this an image model's graph?", io.inputs.iter().map(|(n, _)| n).collect::<Vec<_>>())))?;
+    let (name, d) = io.inputs.iter().find(|(_, d)| d.len() == 4).ok_or_else(|| {
+        refuse(
+            "graph inputs",
+            format!(
+                "no input of rank 4 among {:?}; is this an image model's graph?",
+                io.inputs.iter().map(|(n, _)| n).collect::<Vec<_>>()
+            ),
+        )
+    })?;
     let layout = match (d[1], d[3]) {
         (3, _) => Layout::Nchw,
         (_, 3) => Layout::Nhwc,
         _ if name == "pixel_values" => Layout::Nchw,
-        _ => return Err(refuse("graph inputs", format!("input `{name}` {d:?} has no 3-channel axis"))),
+        _ => {
+            return Err(refuse(
+                "graph inputs",
+                format!("input `{name}` {d:?} has no 3-channel axis"),
+            ))
+        }
     };
     Ok((name.clone(), layout, format!("graph input `{name}` {d:?}")))
 }
@@ -432,8 +595,14 @@ fn text_tower(
     });
     how.push(Derivation {
         field: "text".into(),
-        value: format!("{file} → `{output}`, max {max_length} tokens{}", pad_id.map_or(String::new(), |p| format!(", padded to {max_length} with id {p}"))),
-        from: format!("graph outputs; config.json text_config.max_position_embeddings{}", if siglip { "; SigLIP was trained on max-length padding" } else { "" }),
+        value: format!(
+            "{file} → `{output}`, max {max_length} tokens{}",
+            pad_id.map_or(String::new(), |p| format!(", padded to {max_length} with id {p}"))
+        ),
+        from: format!(
+            "graph outputs; config.json text_config.max_position_embeddings{}",
+            if siglip { "; SigLIP was trained on max-length padding" } else { "" }
+        ),
     });
     Ok(TextTower {
         file,
@@ -452,7 +621,11 @@ pub fn derive(src: &Sources<'_>) -> Result<Derived, DeriveError> {
     let model_type = src.config["model_type"].as_str().unwrap_or("").to_owned();
     let mut how = vec![Derivation {
         field: "model_type".into(),
-        value: if model_type.is_empty() { "(none)".into() } else { crate::text::sanitize(&model_type) },
+        value: if model_type.is_empty() {
+            "(none)".into()
+        } else {
+            crate::text::sanitize(&model_type)
+        },
         from: "config.json `model_type`".into(),
     }];
     let (input, layout, input_from) = image_input(src.image)?;
@@ -467,7 +640,12 @@ pub fn derive(src: &Sources<'_>) -> Result<Derived, DeriveError> {
         input,
         layout,
         size: 0,
-        resize: Resize { rule: ResizeRule::Exact, to: 0, interpolation: Interpolation::Bilinear, round: Rounding::Floor },
+        resize: Resize {
+            rule: ResizeRule::Exact,
+            to: 0,
+            interpolation: Interpolation::Bilinear,
+            round: Rounding::Floor,
+        },
         crop: None,
         pad: None,
         rescale: 1.0,
@@ -480,12 +658,28 @@ pub fn derive(src: &Sources<'_>) -> Result<Derived, DeriveError> {
         logits: None,
         text: None,
     };
-    how.push(Derivation { field: "input".into(), value: format!("{} ({:?})", e.input, e.layout).to_lowercase(), from: input_from });
-    how.push(Derivation { field: "output".into(), value: format!("{} pooled {:?}", e.output, e.pooling).to_lowercase(), from: out_from });
+    how.push(Derivation {
+        field: "input".into(),
+        value: format!("{} ({:?})", e.input, e.layout).to_lowercase(),
+        from: input_from,
+    });
+    how.push(Derivation {
+        field: "output".into(),
+        value: format!("{} pooled {:?}", e.output, e.pooling).to_lowercase(),
+        from: out_from,
+    });
     preprocessing(src.preprocessor, &mut e, &mut how)?;
     let mut no_text = None;
     if let Some((file, tokenizer, io, tok)) = &src.text {
-        match text_tower(&model_type, src.config, file.clone(), tokenizer.clone(), io, tok, &mut how) {
+        match text_tower(
+            &model_type,
+            src.config,
+            file.clone(),
+            tokenizer.clone(),
+            io,
+            tok,
+            &mut how,
+        ) {
             Ok(t) => e.text = Some(t),
             Err(why) => no_text = Some(why),
         }

@@ -101,17 +101,28 @@ fn choose(l: &Listing) -> Result<Chosen, PullError> {
             let found: Vec<&str> = l.paths().filter(|p| !p.starts_with('.')).take(8).collect();
             return Err(PullError::NoOnnx { repo: r.repo.clone(), found: found.join(", ") });
         }
-        return Err(PullError::NoVariant { repo: r.repo.clone(), variant: r.variant.clone(), have: have.join(", ") });
+        return Err(PullError::NoVariant {
+            repo: r.repo.clone(),
+            variant: r.variant.clone(),
+            have: have.join(", "),
+        });
     };
     for (file, fix) in [
-        ("preprocessor_config.json", "write a manifest entry by hand (onnx/models.toml) and pass it with --manifest"),
-        ("config.json", "write a manifest entry by hand (onnx/models.toml) and pass it with --manifest"),
+        (
+            "preprocessor_config.json",
+            "write a manifest entry by hand (onnx/models.toml) and pass it with --manifest",
+        ),
+        (
+            "config.json",
+            "write a manifest entry by hand (onnx/models.toml) and pass it with --manifest",
+        ),
     ] {
         if !l.has(file) {
             return Err(PullError::NoConfig { repo: r.repo.clone(), file, fix });
         }
     }
-    let mut all = vec!["config.json".to_owned(), "preprocessor_config.json".to_owned(), image.clone()];
+    let mut all =
+        vec!["config.json".to_owned(), "preprocessor_config.json".to_owned(), image.clone()];
     all.extend(external_data(l, &image));
     let dir = image.rsplit_once('/').map_or(String::new(), |(d, _)| format!("{d}/"));
     let text = [format!("{dir}text_model{suffix}.onnx"), format!("{dir}text_model.onnx")]
@@ -171,9 +182,11 @@ pub fn install(models_dir: &Path, r: &RepoRef, hub: &Settings) -> Result<Pulled,
         preprocessor: &pre,
         config: &config,
         image: &image_io,
-        text: chosen.text.as_ref().zip(text.as_ref()).map(|(t, (io, tok))| {
-            (rel(t), rel("tokenizer.json"), io, tok)
-        }),
+        text: chosen
+            .text
+            .as_ref()
+            .zip(text.as_ref())
+            .map(|(t, (io, tok))| (rel(t), rel("tokenizer.json"), io, tok)),
     };
     let derived = derive(&src).map_err(|source| PullError::Derive {
         repo: r.repo.clone(),
@@ -214,22 +227,25 @@ fn record(
     files: &[(String, String)],
     link_name: &str,
 ) -> Result<(), PullError> {
-    let io_err = |path: PathBuf| move |source| PullError::Io { path, source };
-    let manifest = models_dir.join(HUB_MANIFEST);
-    let mut entries: Vec<ModelEntry> = match std::fs::read_to_string(&manifest) {
-        Ok(text) => super::manifest::parse(&text, &manifest)
-            .map_err(|e| PullError::Io { path: manifest.clone(), source: std::io::Error::other(e.to_string()) })?,
-        Err(_) => Vec::new(),
-    };
-    entries.retain(|e| e.name != entry.name);
-    entries.push(entry.clone());
     #[derive(serde::Serialize)]
     struct File<'a> {
         model: &'a [ModelEntry],
     }
+    let io_err = |path: PathBuf| move |source| PullError::Io { path, source };
+    let manifest = models_dir.join(HUB_MANIFEST);
+    let mut entries: Vec<ModelEntry> = match std::fs::read_to_string(&manifest) {
+        Ok(text) => super::manifest::parse(&text, &manifest).map_err(|e| PullError::Io {
+            path: manifest.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?,
+        Err(_) => Vec::new(),
+    };
+    entries.retain(|e| e.name != entry.name);
+    entries.push(entry.clone());
     let text = toml::to_string(&File { model: &entries })
         .map_err(|e| PullError::Io { path: manifest.clone(), source: std::io::Error::other(e) })?;
-    let text = format!("# Written by `embtui models pull`: entries derived from Hub repos.\n\n{text}");
+    let text =
+        format!("# Written by `embtui models pull`: entries derived from Hub repos.\n\n{text}");
     write_atomic(&manifest, text.as_bytes()).map_err(io_err(manifest.clone()))?;
     let lock_path = models_dir.join("models.lock.json");
     let mut lock: serde_json::Map<String, Value> = std::fs::read_to_string(&lock_path)
@@ -295,14 +311,33 @@ mod tests {
     #[test]
     fn transformers_js_clip_takes_both_towers_and_their_data() {
         let mut p = JSONS.to_vec();
-        p.extend(["onnx/vision_model.onnx", "onnx/vision_model_fp16.onnx", "onnx/text_model.onnx", "onnx/text_model.onnx_data", "onnx/model.onnx"]);
+        p.extend([
+            "onnx/vision_model.onnx",
+            "onnx/vision_model_fp16.onnx",
+            "onnx/text_model.onnx",
+            "onnx/text_model.onnx_data",
+            "onnx/model.onnx",
+        ]);
         let c = choose(&listing("Xenova/clip", &p)).unwrap();
         assert_eq!(c.image, "onnx/vision_model.onnx");
         assert_eq!(c.text.as_deref(), Some("onnx/text_model.onnx"));
-        assert_eq!(c.all, ["config.json", "preprocessor_config.json", "onnx/vision_model.onnx", "onnx/text_model.onnx", "onnx/text_model.onnx_data", "tokenizer.json"]);
+        assert_eq!(
+            c.all,
+            [
+                "config.json",
+                "preprocessor_config.json",
+                "onnx/vision_model.onnx",
+                "onnx/text_model.onnx",
+                "onnx/text_model.onnx_data",
+                "tokenizer.json"
+            ]
+        );
         // fp16 has no text_model_fp16.onnx: the fp32 text tower goes with it.
         let c = choose(&listing("Xenova/clip:fp16", &p)).unwrap();
-        assert_eq!((c.image.as_str(), c.text.as_deref()), ("onnx/vision_model_fp16.onnx", Some("onnx/text_model.onnx")));
+        assert_eq!(
+            (c.image.as_str(), c.text.as_deref()),
+            ("onnx/vision_model_fp16.onnx", Some("onnx/text_model.onnx"))
+        );
     }
 
     #[test]
@@ -310,14 +345,20 @@ mod tests {
         let mut p = JSONS[..2].to_vec();
         p.extend(["model.onnx", "model.onnx.data", "model_quantized.onnx"]);
         let c = choose(&listing("Qdrant/resnet50-onnx", &p)).unwrap();
-        assert_eq!(c.all, ["config.json", "preprocessor_config.json", "model.onnx", "model.onnx.data"]);
+        assert_eq!(
+            c.all,
+            ["config.json", "preprocessor_config.json", "model.onnx", "model.onnx.data"]
+        );
         let err = choose(&listing("Qdrant/resnet50-onnx:q4", &p)).err().unwrap().to_string();
         assert!(err.contains("has no variant `q4`; it has: fp32, quantized"), "{err}");
     }
 
     #[test]
     fn a_repo_without_onnx_names_the_exporter() {
-        let err = choose(&listing("google/vit", &["config.json", "model.safetensors"])).err().unwrap().to_string();
+        let err = choose(&listing("google/vit", &["config.json", "model.safetensors"]))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("has no ONNX file (config.json, model.safetensors)"), "{err}");
         assert!(err.contains("just export-hf NAME --source google/vit"), "{err}");
     }

@@ -386,7 +386,11 @@ fn environment(s: &mut String, r: &EvalReport) {
             esc(&m.device),
             m.dim,
             esc(&m.onnx_sha256.chars().take(12).collect::<String>()),
-            if m.source.is_empty() { String::new() } else { format!("; weights {}", esc(&m.source)) }
+            if m.source.is_empty() {
+                String::new()
+            } else {
+                format!("; weights {}", esc(&m.source))
+            }
         );
     }
     let _ = writeln!(

@@ -80,7 +80,8 @@ def build(root, work):
     proc.save_pretrained(repo)
     _config(model, repo)
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(os.path.join(src, f), repo)
+        if os.path.exists(os.path.join(src, f)):  # transformers 5 writes no special_tokens_map.json
+            shutil.copy(os.path.join(src, f), repo)
 
     class ClipVision(torch.nn.Module):
         def __init__(self, m):
@@ -124,7 +125,8 @@ def build(root, work):
     proc.save_pretrained(repo)
     _config(model, repo)
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(os.path.join(src, f), repo)
+        if os.path.exists(os.path.join(src, f)):  # transformers 5 writes no special_tokens_map.json
+            shutil.copy(os.path.join(src, f), repo)
 
     class SiglipVision(torch.nn.Module):
         def __init__(self, m):

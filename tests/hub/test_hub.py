@@ -149,6 +149,7 @@ def run(work, np, torch, Image, make_repos):
             pulled[repo] = parity(env, models, work, repo, ref, arch, images, photos, np, torch)
             if arch in ("clip", "siglip"):
                 text_parity(env, models, repo, arch, model, src, np, torch)
+        exporter_agrees(models, repos)
         in_use(env, models, work)
         shared_cache(server, env, models, work, repos)
         variants(env, models, work, repos, photos, np)
@@ -246,6 +247,33 @@ def text_parity(env, models, repo, arch, model, src, np, torch):
         worst = min(worst, float(np.array(got["embedding"]) @ (ref / np.linalg.norm(ref))))
     check(f"text {repo}", ids_equal and worst >= 0.9999,
           f"{len(test_export.TEXTS)} texts, token ids {'equal' if ids_equal else 'DIFFER'}, min cos {worst:.6f}")
+
+
+def exporter_agrees(models, repos):
+    """onnx/export_hf.py's own preprocessing mapping (transformers' AutoImageProcessor) and
+    embtui's Rust derivation give the same fields for every repo the exporter handles."""
+    import test_export
+
+    entries = {}
+    text = open(os.path.join(models, "hub.toml")).read()
+    import tomllib
+    for e in tomllib.loads(text)["model"]:
+        entries[e["name"]] = e
+    worst, compared = [], 0
+    for repo in ("tiny-hub/clip", "tiny-hub/siglip", "tiny-hub/vit-old-config", "tiny-hub/dinov2"):
+        py = test_export.export_hf.preprocessing(os.path.join(repos, repo))
+        rs = entries[repo]
+        same = (py["size"] == rs["size"] and py["resize"]["rule"] == rs["resize"]["rule"]
+                and py["resize"]["to"] == rs["resize"]["to"]
+                and py["resize"]["interpolation"] == rs["resize"]["interpolation"]
+                and py.get("crop") == rs.get("crop")
+                and abs(py["rescale"] - rs["rescale"]) < 1e-7
+                and all(abs(a - b) < 1e-6 for a, b in zip(py["mean"] + py["std"], rs["mean"] + rs["std"])))
+        compared += 1
+        if not same:
+            worst.append(f"{repo}: python {py} vs rust {rs}")
+    check("exporter and Rust derivation agree", not worst and compared == 4,
+          f"{compared} processor configs: size, resize rule/side/filter, crop, rescale, mean, std " + "; ".join(worst)[:400])
 
 
 def in_use(env, models, work):
