@@ -290,8 +290,31 @@ pub struct EvalArgs {
     /// How far (absolute, ≥ 0) a metric may drop below the baseline before --check fails.
     #[arg(long, default_value_t = 0.01, value_parser = parse_tolerance)]
     pub tolerance: f64,
+    /// With a per-query baseline, a drop beyond --tolerance fails only when the paired
+    /// permutation test makes it significant at this level, in (0, 1).
+    #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
+    pub alpha: f64,
+    /// How many of the queries that got worse to list per model (--check).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub worst: usize,
+    /// Write the check as JUnit XML (one test case per model × metric) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Append the check as Markdown to FILE (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
     #[command(flatten)]
     pub batch: BatchArg,
+}
+
+/// `--alpha`: a significance level strictly between 0 and 1.
+fn parse_alpha(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a significance level; use a value in (0, 1), e.g. 0.05"))
+    }
 }
 
 /// What `eval` prints on stdout.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod check;
 pub mod figure;
 pub mod formats;
 pub mod html;
@@ -140,6 +141,10 @@ pub struct EvalReport {
     /// order; absent otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_query: Vec<QueryResult>,
+    /// The regression check this run made (`eval --check`): verdicts and the queries that got
+    /// worse, which `embtui report` renders; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<check::CheckReport>,
 }
 
 /// One query of `per_query`: the image, its first caption, how many images are relevant to
@@ -255,34 +260,6 @@ pub fn incomparable(
     None
 }
 
-/// Every (model, metric) of `baseline` whose mean in `current` dropped by more than `tol`,
-/// and every baseline model missing from `current`.
-pub fn regressions(current: &EvalReport, baseline: &EvalReport, tol: f64) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in &baseline.models {
-        let Some(c) = current.models.iter().find(|m| m.name == b.name) else {
-            out.push(format!("{}: in the baseline but not evaluated now", b.name));
-            continue;
-        };
-        for (metric, bs) in &b.metrics {
-            match c.metrics.get(metric) {
-                Some(cs) if cs.mean < bs.mean - tol => out.push(format!(
-                    "{} {metric}: {:.4} → {:.4} (dropped {:.4} > tolerance {tol})",
-                    b.name,
-                    bs.mean,
-                    cs.mean,
-                    bs.mean - cs.mean
-                )),
-                Some(_) => {}
-                None => {
-                    out.push(format!("{} {metric}: in the baseline but not computed now", b.name));
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -338,6 +315,7 @@ pub(crate) mod tests {
                 threads: 1,
             },
             per_query: vec![],
+            check: None,
         }
     }
 
@@ -345,17 +323,5 @@ pub(crate) mod tests {
     fn table_marks_the_best_model() {
         let t = table(&report(0.45), 120);
         assert!(t.contains("*m") && t.contains("0.450 [.440,.460]"), "{t}");
-    }
-
-    #[test]
-    fn drop_beyond_tolerance_is_a_regression() {
-        let r = regressions(&report(0.40), &report(0.45), 0.01);
-        assert_eq!(r, ["m ndcg@10: 0.4500 → 0.4000 (dropped 0.0500 > tolerance 0.01)"]);
-    }
-
-    #[test]
-    fn drop_within_tolerance_and_gains_pass() {
-        assert!(regressions(&report(0.445), &report(0.45), 0.01).is_empty());
-        assert!(regressions(&report(0.60), &report(0.45), 0.01).is_empty());
     }
 }

@@ -102,9 +102,19 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     // Read the baseline and check the output path first: a bad path should fail before
     // minutes of embedding.
     let baseline = a.check.as_deref().map(load_report).transpose()?;
-    for p in a.out.iter().chain(&a.html) {
+    if a.check.is_none() {
+        if let Some(flag) = [("--junit", a.junit.is_some()), ("--summary", a.summary.is_some())]
+            .iter()
+            .find(|f| f.1)
+        {
+            bail!("{} writes the result of a regression check: add --check BASELINE", flag.0);
+        }
+    }
+    for p in a.out.iter().chain(&a.html).chain(&a.junit) {
         check_writable(p)?;
     }
+    // A baseline with per-query scores is checked query by query: this run needs them too.
+    opts.per_query |= baseline.as_ref().is_some_and(|b| !b.per_query.is_empty());
     let ds = cfg.dataset(&a.data)?;
     if let (Some(b), Some(path)) = (&baseline, &a.check) {
         let why = report::incomparable(
@@ -127,6 +137,19 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
     let on_stage = say_stages("eval");
     let mut rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
+    if let (Some(b), Some(path)) = (&baseline, &a.check) {
+        if let Some(why) = report::check::unpaired(&rep.per_query, &b.per_query) {
+            bail!("cannot check against {} query by query: {why} (another sample of queries); make the baseline from the same queries, or remove its per_query field to compare means only", path.display());
+        }
+        let o = report::check::CheckOptions {
+            tolerance: a.tolerance,
+            alpha: a.alpha,
+            worst: a.worst,
+            resamples: opts.bootstrap,
+            seed: opts.seed,
+        };
+        rep.check = Some(report::check::check(&rep, b, &path.display().to_string(), &o));
+    }
     if let Some(p) = &a.html {
         super::figure::write_html(&rep, &ds.images_dir, 6, p)?;
     }
@@ -149,16 +172,34 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
             write!(stdout, "{}", crate::text::sanitize_lines(&report::table(&rep, width)))?;
         }
     }
-    let (Some(b), Some(path)) = (baseline, &a.check) else { return Ok(ExitCode::SUCCESS) };
-    let regs = report::regressions(&rep, &b, a.tolerance);
-    for r in &regs {
-        warn!("regression: {r}");
+    let Some(c) = &rep.check else { return Ok(ExitCode::SUCCESS) };
+    write_check_outputs(c, a)?;
+    Ok(if c.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The check on stderr (a failed metric as a warning), as JUnit XML and as a Markdown summary
+/// (appended, as `$GITHUB_STEP_SUMMARY` expects).
+fn write_check_outputs(c: &report::check::CheckReport, a: &EvalArgs) -> anyhow::Result<()> {
+    for line in report::check::lines(c) {
+        if let Some(failed) = line.strip_prefix("FAIL ") {
+            warn!("regression: {failed}");
+        } else {
+            say!("{line}");
+        }
     }
-    if !regs.is_empty() {
-        return Ok(ExitCode::from(1));
+    if let Some(p) = &a.junit {
+        std::fs::write(p, report::check::junit(c))
+            .with_context(|| format!("writing --junit {}", p.display()))?;
     }
-    say!("check passed against {} (tolerance {})", path.display(), a.tolerance);
-    Ok(ExitCode::SUCCESS)
+    if let Some(p) = &a.summary {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(p)
+            .with_context(|| format!("--summary {} cannot be written", p.display()))?;
+        f.write_all(report::check::summary(c).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// An [`OnStage`] for the command line: says each new stage once on stderr, as `PREFIX: stage`.
@@ -670,6 +711,7 @@ fn assemble(
         comparisons: comparisons(scored, o),
         environment: super::environment(),
         per_query: Vec::new(),
+        check: None,
     }
 }
 

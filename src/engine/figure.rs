@@ -213,6 +213,10 @@ pub fn write_html(
         names.insert(q.image.clone());
         names.extend(q.models.values().flat_map(|m| m.top.iter().map(|h| h.image.clone())));
     }
+    for w in rep.check.iter().flat_map(|c| &c.models).flat_map(|m| &m.worse) {
+        names.insert(w.image.clone());
+        names.extend(w.baseline_top.iter().chain(&w.current_top).map(|h| h.image.clone()));
+    }
     let thumbs = thumbnails(images_dir, &names);
     let html = report::html::render(rep, &|n| thumbs.get(n).cloned(), gallery)?;
     write_atomic(out, html.as_bytes())?;

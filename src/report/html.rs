@@ -49,6 +49,7 @@ pub fn render(
         esc(&r.dataset.root)
     );
     header(&mut s, r);
+    check_section(&mut s, r, thumb)?;
     metrics_table(&mut s, r);
     comparisons(&mut s, r);
     curves(&mut s, r);
@@ -363,6 +364,88 @@ fn block(
             writeln!(s, "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>", esc(metric));
     }
     s.push_str("</div>\n");
+    Ok(())
+}
+
+/// The regression check (`eval --check … --out`): verdicts, then each query that got worse with
+/// the baseline's neighbours above today's.
+fn check_section(
+    s: &mut String,
+    r: &EvalReport,
+    thumb: &dyn Fn(&str) -> Option<RgbImage>,
+) -> anyhow::Result<()> {
+    let Some(c) = &r.check else { return Ok(()) };
+    let _ = writeln!(
+        s,
+        "<h2>Regression check against {}: {}</h2>\n<p class=\"meta\">{}; tolerance {}, α {}.</p>",
+        esc(&c.baseline),
+        if c.passed { "passed" } else { "FAILED" },
+        if c.evidence == "paired" {
+            "Paired per-query test (sign-flip permutation)"
+        } else {
+            "Means only (the baseline has no per-query scores)"
+        },
+        c.tolerance,
+        c.alpha
+    );
+    s.push_str("<table><thead><tr><th>model</th><th>metric</th><th>baseline</th><th>now</th><th>Δ [95% CI]</th><th>p</th><th>verdict</th></tr></thead><tbody>\n");
+    for m in &c.models {
+        for x in &m.metrics {
+            let ci = x.ci95.map_or(String::new(), |[a, b]| {
+                format!(" <span class=\"ci\">[{a:+.4}, {b:+.4}]</span>")
+            });
+            let p = x.p_value.map_or("-".into(), |p| format!("{p:.3}"));
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:+.4}{ci}</td><td>{p}</td><td title=\"{}\">{}</td></tr>",
+                esc(&m.name),
+                esc(&x.metric),
+                x.baseline,
+                x.current,
+                x.delta,
+                esc(&x.why),
+                if x.verdict == "fail" { "<b>fail</b>".into() } else { esc(&x.verdict) }
+            );
+        }
+    }
+    s.push_str("</tbody></table>\n");
+    for m in c.models.iter().filter(|m| !m.worse.is_empty()) {
+        let _ = writeln!(s, "<h3>Queries that got worse: {}</h3>", esc(&m.name));
+        for w in &m.worse {
+            let _ = writeln!(
+                s,
+                "<div class=\"block\"><div class=\"row\"><div class=\"label\">query<br><small>{}</small></div><div class=\"tile\">{}</div><div class=\"caption\">“{}”<br><small>{} {:.3} → {:.3}</small></div></div>",
+                esc(&w.image),
+                img(thumb, &w.image, "#3c5aaa")?,
+                esc(&w.caption),
+                esc(&w.metric),
+                w.baseline,
+                w.current
+            );
+            for (label, top, score) in
+                [("baseline", &w.baseline_top, w.baseline), ("now", &w.current_top, w.current)]
+            {
+                let _ = write!(s, "<div class=\"row\"><div class=\"label\">{label}</div>");
+                for (rank, h) in top.iter().take(GALLERY_K).enumerate() {
+                    let [red, green, blue] = relevance_rgb(h.relevance, r.relevance.threshold);
+                    let colour = format!("#{red:02x}{green:02x}{blue:02x}");
+                    let _ = write!(
+                        s,
+                        "<div class=\"tile\">{}<span style=\"color:{colour}\">{}. rel {:.3}</span></div>",
+                        img(thumb, &h.image, &colour)?,
+                        rank + 1,
+                        h.relevance
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>",
+                    esc(&w.metric)
+                );
+            }
+            s.push_str("</div>\n");
+        }
+    }
     Ok(())
 }
 
