@@ -10,7 +10,9 @@ pub mod embed;
 pub mod eval;
 pub mod export;
 pub mod figure;
+pub mod html;
 pub mod index;
+pub mod output;
 pub mod pull;
 pub mod sanity;
 pub mod search;
@@ -52,7 +54,7 @@ pub fn dispatch(cfg: &Config, command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Figure(a) => figure::run(cfg, &a),
-        Command::Report(a) => figure::report(cfg, &a),
+        Command::Report(a) => html::report(cfg, &a),
         Command::Browse(_) => unreachable!("main dispatches browse to the TUI"),
     }
 }

@@ -131,3 +131,44 @@ fn pure_modules_import_only_the_bottom_layer() {
         }
     }
 }
+
+/// Sibling files of one folder (`src/engine/`, `src/tui/`): each may use the other or be used
+/// by it, not both (no import cycle through `super::NAME`).
+#[test]
+fn files_of_a_folder_form_no_import_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for folder in ["engine", "tui", "model", "report", "hub", "store", "dataset"] {
+        let dir = src.join(folder);
+        let files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let text = std::fs::read_to_string(dir.join(format!("{f}.rs"))).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for other in files.iter().filter(|o| *o != f) {
+                let direct = code.contains(&format!("super::{other}::"))
+                    || code.contains(&format!("super::{other};"))
+                    || code.contains(&format!("super::{{{other}"));
+                let grouped = code.match_indices("use super::{").any(|(i, _)| {
+                    let group = &code[i..code[i..].find("};").map_or(code.len(), |e| i + e)];
+                    group.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == other)
+                });
+                if direct || grouped {
+                    edges.entry(f.clone()).or_default().insert(other.clone());
+                }
+            }
+        }
+        for (a, tos) in &edges {
+            for b in tos {
+                assert!(
+                    !edges.get(b).is_some_and(|t| t.contains(a)),
+                    "src/{folder}/{a}.rs and src/{folder}/{b}.rs use each other: {edges:?}"
+                );
+            }
+        }
+    }
+}

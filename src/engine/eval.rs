@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -20,6 +19,7 @@ use anyhow::{bail, Context};
 use rayon::prelude::*;
 
 use super::index::{index_all, Indexed};
+use super::output::{check_writable, load_report, say_stages};
 use crate::cli::{EvalArgs, MetricArgs, OutputFormat};
 use crate::config::Config;
 use crate::dataset::Dataset;
@@ -151,7 +151,7 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         rep.check = Some(report::check::check(&rep, b, &path.display().to_string(), &o));
     }
     if let Some(p) = &a.html {
-        super::figure::write_html(&rep, &ds.images_dir, 6, p)?;
+        super::html::write_html(&rep, &ds.images_dir, 6, p)?;
     }
     if !a.per_query {
         rep.per_query.clear();
@@ -200,53 +200,6 @@ fn write_check_outputs(c: &report::check::CheckReport, a: &EvalArgs) -> anyhow::
         f.write_all(report::check::summary(c).as_bytes())?;
     }
     Ok(())
-}
-
-/// An [`OnStage`] for the command line: says each new stage once on stderr, as `PREFIX: stage`.
-pub fn say_stages(prefix: &'static str) -> impl Fn(&str, f64) + Sync {
-    let last = std::sync::Mutex::new(String::new());
-    move |stage: &str, _done: f64| {
-        let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *last != stage {
-            say!("{prefix}: {stage}");
-            stage.clone_into(&mut last);
-        }
-    }
-}
-
-/// Fails now (not after the embedding) when `--out` cannot be written.
-pub fn check_writable(p: &Path) -> anyhow::Result<()> {
-    let existed = p.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(p)
-        .with_context(|| format!("--out {} cannot be written", p.display()))?;
-    if !existed {
-        let _ = std::fs::remove_file(p);
-    }
-    Ok(())
-}
-
-/// Reads a saved report for `--check`.
-pub fn load_report(p: &Path) -> anyhow::Result<EvalReport> {
-    let text = crate::files::read_to_string(p, 256 << 20, "a report")
-        .with_context(|| format!("reading baseline {}", p.display()))?;
-    let r: EvalReport = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not an embtui eval report; write one with `embtui eval --json --out FILE`",
-            p.display()
-        )
-    })?;
-    if !report::READABLE_SCHEMAS.contains(&r.schema.as_str()) {
-        bail!(
-            "{} has schema {:?}, this embtui reads {:?}",
-            p.display(),
-            r.schema,
-            report::READABLE_SCHEMAS
-        );
-    }
-    Ok(r)
 }
 
 /// What caption relevance says about each query, computed once for every model.

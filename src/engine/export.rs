@@ -13,7 +13,7 @@ use crate::{say, warn};
 
 /// `embtui export`.
 pub fn run(cfg: &Config, a: &ExportArgs) -> anyhow::Result<ExitCode> {
-    super::eval::check_writable(&a.out)?;
+    super::output::check_writable(&a.out)?;
     let ds = cfg.dataset(&a.data)?;
     super::index::report_issues(&ds);
     if !a.logits {

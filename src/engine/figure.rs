@@ -1,62 +1,22 @@
-//! `figure` (the article's contact sheet as PNG or SVG) and `report` (the HTML report of a
-//! saved evaluation); `eval --html` shares the HTML path. Layout and drawing live in
-//! `report::figure` and `report::html`; this file evaluates, picks the queries and loads the
-//! thumbnails.
+//! `figure`: the article's contact sheet as PNG or SVG. Layout and drawing live in
+//! `report::figure`; this file evaluates, picks the queries and lays out their blocks.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use image::RgbImage;
-use rayon::prelude::*;
 
-use super::eval::{check_writable, evaluate, say_stages, EvalOptions};
+use super::eval::{evaluate, EvalOptions};
+use super::html::thumbnails;
 use super::index::index_all;
-use crate::cli::{FigureArgs, Pick, ReportArgs};
+use super::output::{check_writable, say_stages, write_atomic};
+use crate::cli::{FigureArgs, Pick};
 use crate::config::Config;
-use crate::dataset::Dataset;
 use crate::report::figure::{self, Block, Row, Spec};
 use crate::report::{self, EvalReport, QueryResult};
 use crate::rng::SplitMix64;
+use crate::say;
 use crate::store::Store;
-use crate::{decode, say, warn};
-
-/// Thumbnails (fitted into the figure's tile) of `names`, decoded in parallel; names whose
-/// file is missing or unreadable are left out with a warning (their tiles say "missing").
-pub fn thumbnails(images_dir: &Path, names: &BTreeSet<String>) -> HashMap<String, RgbImage> {
-    names
-        .par_iter()
-        .filter_map(|name| {
-            let path = images_dir.join(name);
-            let opts = decode::DecodeOptions {
-                draft: Some(decode::Draft { shorter: false, at_least: 2 * figure::TILE }),
-                ..decode::DecodeOptions::default()
-            };
-            match decode::load(&path, &opts) {
-                Ok(d) => Some((name.clone(), figure::thumbnail(&d.image))),
-                Err(e) => {
-                    warn!("{}: {e}; its tile is left grey", path.display());
-                    None
-                }
-            }
-        })
-        .collect()
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, so a failed run never leaves
-/// half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644))
-        .tempfile_in(dir)
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
 
 /// `embtui figure`.
 pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
@@ -197,59 +157,4 @@ fn block_of(rep: &EvalReport, q: &QueryResult, metric: &str) -> Block {
             })
             .collect(),
     }
-}
-
-/// The HTML report of `rep` with thumbnails from `images_dir`, written to `out`.
-pub fn write_html(
-    rep: &EvalReport,
-    images_dir: &Path,
-    gallery: usize,
-    out: &Path,
-) -> anyhow::Result<()> {
-    let metric = rep.main_metric();
-    let mut names = BTreeSet::new();
-    for i in report::most_disagreeing(&rep.per_query, &metric, gallery) {
-        let q = &rep.per_query[i];
-        names.insert(q.image.clone());
-        names.extend(q.models.values().flat_map(|m| m.top.iter().map(|h| h.image.clone())));
-    }
-    for w in rep.check.iter().flat_map(|c| &c.models).flat_map(|m| &m.worse) {
-        names.insert(w.image.clone());
-        names.extend(w.baseline_top.iter().chain(&w.current_top).map(|h| h.image.clone()));
-    }
-    let thumbs = thumbnails(images_dir, &names);
-    let html = report::html::render(rep, &|n| thumbs.get(n).cloned(), gallery)?;
-    write_atomic(out, html.as_bytes())?;
-    say!(
-        "wrote {} ({} KB, {} gallery queries)",
-        out.display(),
-        html.len() / 1024,
-        gallery.min(rep.per_query.len())
-    );
-    Ok(())
-}
-
-/// `embtui report`.
-pub fn report(_cfg: &Config, a: &ReportArgs) -> anyhow::Result<ExitCode> {
-    check_writable(&a.out)?;
-    let rep = super::eval::load_report(&a.from)?;
-    let root = a.dataset.clone().unwrap_or_else(|| PathBuf::from(&rep.dataset.root));
-    let gallery = usize::try_from(a.gallery).unwrap_or(6);
-    if rep.per_query.is_empty() {
-        warn!(
-            "{} has no per-query results, so the report has no gallery and no distributions; make it with `embtui eval … --per-query --json --out FILE`",
-            a.from.display()
-        );
-    }
-    let images_dir = match Dataset::open_captions(&root, None) {
-        Ok(ds) => ds.images_dir,
-        Err(e) => {
-            if !rep.per_query.is_empty() && gallery > 0 {
-                warn!("{e}; the gallery's tiles are left grey (pass --dataset with where the photos are now)");
-            }
-            root
-        }
-    };
-    write_html(&rep, &images_dir, gallery, &a.out)?;
-    Ok(ExitCode::SUCCESS)
 }

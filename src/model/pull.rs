@@ -246,7 +246,7 @@ fn record(
         .map_err(|e| PullError::Io { path: manifest.clone(), source: std::io::Error::other(e) })?;
     let text =
         format!("# Written by `embtui models pull`: entries derived from Hub repos.\n\n{text}");
-    write_atomic(&manifest, text.as_bytes()).map_err(io_err(manifest.clone()))?;
+    crate::files::write_atomic(&manifest, text.as_bytes()).map_err(io_err(manifest.clone()))?;
     let lock_path = models_dir.join("models.lock.json");
     let mut lock: serde_json::Map<String, Value> = std::fs::read_to_string(&lock_path)
         .ok()
@@ -267,14 +267,7 @@ fn record(
         }),
     );
     let text = serde_json::to_string_pretty(&Value::Object(lock)).unwrap_or_default() + "\n";
-    write_atomic(&lock_path, text.as_bytes()).map_err(io_err(lock_path.clone()))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map(drop).map_err(|e| e.error)
+    crate::files::write_atomic(&lock_path, text.as_bytes()).map_err(io_err(lock_path.clone()))
 }
 
 /// The graph tensors of an ONNX file, for [`derive`].

@@ -197,7 +197,7 @@ pub fn hit_test(app: &App, m: Mouse) -> Option<Target> {
     let inside =
         |r: Rect| column >= r.x && column < r.x + r.width && row >= r.y && row < r.y + r.height;
     if row == a.tabs.y {
-        let mut x = super::ui::title(app).chars().count() as u16;
+        let mut x = title(app).chars().count() as u16;
         for (v, label) in TABS {
             let w = label.chars().count() as u16 + 2;
             if column >= x && column < x + w {
@@ -236,6 +236,11 @@ pub fn hit_test(app: &App, m: Mouse) -> Option<Target> {
             None
         }
     }
+}
+
+/// The title at the left of the top bar (mouse hit-testing measures it).
+pub fn title(app: &App) -> String {
+    format!(" embtui · {} ({} images) ", app.dataset, app.queries.items.len())
 }
 
 #[cfg(test)]

@@ -35,13 +35,8 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
 }
 
-/// The title at the left of the top bar (mouse hit-testing measures it).
-pub fn title(app: &App) -> String {
-    format!(" embtui · {} ({} images) ", app.dataset, app.queries.items.len())
-}
-
 fn tabs(app: &App) -> Line<'static> {
-    let mut spans = vec![Span::from(title(app)).bold()];
+    let mut spans = vec![Span::from(layout::title(app)).bold()];
     for (v, label) in TABS {
         let s = format!(" {label} ");
         spans.push(if app.view == v { Span::from(s).reversed() } else { Span::from(s) });
