@@ -138,10 +138,8 @@ pub fn check(
                         ..MetricCheck::default()
                     },
                     Some(cs) if paired => {
-                        let (now, then) = (
-                            per_query(&current.per_query, &b.name, metric),
-                            per_query(&baseline.per_query, &b.name, metric),
-                        );
+                        let (now, then) =
+                            pairs(&current.per_query, &baseline.per_query, &b.name, metric);
                         verdict(metric, bs.mean, cs.mean, Some((&now, &then)), o)
                     }
                     Some(cs) => verdict(metric, bs.mean, cs.mean, None, o),
@@ -170,11 +168,16 @@ pub fn check(
     }
 }
 
-/// A metric's per-query values for `model`, in query order (a missing value counts as 0).
-fn per_query(q: &[QueryResult], model: &str, metric: &str) -> Vec<f64> {
-    q.iter()
-        .map(|r| r.models.get(model).and_then(|m| m.metrics.get(metric)).copied().unwrap_or(0.0))
-        .collect()
+/// A metric's per-query values for `model` in both runs, over the queries where both have it
+/// (MAP@R and MRR exist only where something is relevant), in query order.
+fn pairs(
+    now: &[QueryResult],
+    then: &[QueryResult],
+    model: &str,
+    metric: &str,
+) -> (Vec<f64>, Vec<f64>) {
+    let value = |r: &QueryResult| r.models.get(model).and_then(|m| m.metrics.get(metric)).copied();
+    now.iter().zip(then).filter_map(|(a, b)| Some((value(a)?, value(b)?))).unzip()
 }
 
 fn verdict(

@@ -409,6 +409,19 @@ fn check_section(
         }
     }
     s.push_str("</tbody></table>\n");
+    for m in c
+        .models
+        .iter()
+        .filter(|m| !m.current_sha256.is_empty() && m.current_sha256 != m.baseline_sha256)
+    {
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\">{}: ONNX file changed, sha256 <code>{}</code> (baseline) → <code>{}</code> (now).</p>",
+            esc(&m.name),
+            esc(&m.baseline_sha256),
+            esc(&m.current_sha256)
+        );
+    }
     for m in c.models.iter().filter(|m| !m.worse.is_empty()) {
         let _ = writeln!(s, "<h3>Queries that got worse: {}</h3>", esc(&m.name));
         for w in &m.worse {

@@ -126,3 +126,15 @@ fn junit_counts_cases_and_escapes_names() {
     let md = summary(&c);
     assert!(md.contains("FAILED") && md.contains("sha256 `x` → `y`"), "{md}");
 }
+
+#[test]
+fn queries_without_a_metric_are_left_out_of_the_pairs() {
+    // MAP@R exists only where something is relevant: q1 has none in either run.
+    let mut then = with_queries(&[0.5, 0.5, 0.5]);
+    let mut now = with_queries(&[0.4, 0.4, 0.4]);
+    for r in [&mut then, &mut now] {
+        r.per_query[1].models.get_mut("m").unwrap().metrics.remove("ndcg@10");
+    }
+    let (a, b) = pairs(&now.per_query, &then.per_query, "m", "ndcg@10");
+    assert_eq!((a, b), (vec![0.4, 0.4], vec![0.5, 0.5]));
+}
