@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::dataset::Format;
-use crate::hash::Shard;
+use crate::hash::ShardSpec;
 use crate::model::{CudnnSearch, Device};
 use crate::relevance::Method;
 
@@ -254,9 +254,10 @@ pub struct IndexArgs {
     #[command(flatten)]
     pub batch: BatchArg,
     /// Embed only shard I of N (split by image content hash; run I = 0…N-1 on N machines or
-    /// GPUs, then `embtui store merge`).
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-    pub shard: Option<Shard>,
+    /// GPUs, then `embtui store merge`). `auto` takes I and N from a Slurm job array
+    /// (SLURM_ARRAY_TASK_ID…); `auto/N` from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I/N|auto[/N]", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
 }
 
 /// `embtui eval`.
@@ -696,7 +697,7 @@ pub enum BenchCmd {
     },
 }
 
-fn parse_shard(s: &str) -> Result<Shard, String> {
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
     s.parse()
 }
 

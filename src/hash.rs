@@ -88,6 +88,82 @@ impl Shard {
     }
 }
 
+/// `--shard`: a fixed `I/N`, or `auto` (`auto/N`) to take I (and N) from the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSpec {
+    Fixed(Shard),
+    Auto { count: Option<u64> },
+}
+
+impl std::str::FromStr for ShardSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("auto") {
+            Some("") => Ok(Self::Auto { count: None }),
+            Some(rest) => match rest.strip_prefix('/').and_then(|n| n.parse::<u64>().ok()) {
+                Some(n) if n > 0 => Ok(Self::Auto { count: Some(n) }),
+                _ => Err(format!("`{s}` is not `auto` or `auto/N` with N ≥ 1")),
+            },
+            None => s.parse().map(Self::Fixed),
+        }
+    }
+}
+
+impl ShardSpec {
+    /// The shard this task runs: fixed, or from the scheduler's environment (`var` reads a
+    /// variable). Slurm job arrays: `SLURM_ARRAY_TASK_ID` within `SLURM_ARRAY_TASK_MIN` /
+    /// `MAX` / `STEP` / `COUNT` (`sbatch --array=0-3`, also `--array=8-11` or `0-12:4`);
+    /// Kubernetes Indexed Jobs: `JOB_COMPLETION_INDEX` with the count given as `auto/N`
+    /// (the Job's `completions`). Refuses what would give overlapping or missing shards.
+    pub fn resolve(self, var: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        let Self::Auto { count } = self else {
+            let Self::Fixed(s) = self else { unreachable!() };
+            return Ok(s);
+        };
+        let num = |k: &str| -> Result<Option<u64>, String> {
+            var(k)
+                .map(|v| v.trim().parse::<u64>().map_err(|_| format!("{k}={v:?} is not a number")))
+                .transpose()
+        };
+        if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
+            let n = match (num("SLURM_ARRAY_TASK_COUNT")?, num("SLURM_ARRAY_TASK_MAX")?) {
+                (Some(c), _) => c,
+                (None, Some(max)) if max >= min => (max - min) / step + 1,
+                _ => return Err("SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX; submit with `sbatch --array=0-N`".into()),
+            };
+            if id < min || (id - min) % step != 0 {
+                return Err(format!(
+                    "SLURM_ARRAY_TASK_ID={id} is not on the array's grid (min {min}, step {step})"
+                ));
+            }
+            let index = (id - min) / step;
+            if let Some(c) = count.filter(|&c| c != n) {
+                return Err(format!(
+                    "--shard auto/{c} but the Slurm array has {n} tasks; use --shard auto"
+                ));
+            }
+            return check(index, n, "SLURM_ARRAY_TASK_ID");
+        }
+        if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+            let n = count.ok_or("JOB_COMPLETION_INDEX is set (Kubernetes Indexed Job) but the shard count is not; pass --shard auto/N with N = the Job's completions")?;
+            return check(index, n, "JOB_COMPLETION_INDEX");
+        }
+        Err("--shard auto reads the shard from a scheduler, but neither SLURM_ARRAY_TASK_ID (sbatch --array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set; run it as an array task, or pass --shard I/N".into())
+    }
+}
+
+fn check(index: u64, count: u64, from: &str) -> Result<Shard, String> {
+    if count == 0 || index >= count {
+        return Err(format!(
+            "{from} gives shard {index} of {count}: not one of 0…{}",
+            count.saturating_sub(1)
+        ));
+    }
+    Ok(Shard { index, count })
+}
+
 impl std::str::FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -96,6 +172,74 @@ impl std::str::FromStr for Shard {
             Some((index, count)) if index < count => Ok(Self { index, count }),
             _ => Err(format!("`{s}` is not a shard I/N with 0 ≤ I < N, e.g. 0/4")),
         }
+    }
+}
+
+#[cfg(test)]
+mod shard_env_tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(a, _)| *a == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn slurm_arrays_give_index_and_count() {
+        let auto = ShardSpec::Auto { count: None };
+        let s = auto
+            .resolve(&env(&[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "4")]))
+            .unwrap();
+        assert_eq!((s.index, s.count), (2, 4));
+        // --array=8-11: ids 8…11 are shards 0…3.
+        let s = auto
+            .resolve(&env(&[
+                ("SLURM_ARRAY_TASK_ID", "9"),
+                ("SLURM_ARRAY_TASK_MIN", "8"),
+                ("SLURM_ARRAY_TASK_MAX", "11"),
+            ]))
+            .unwrap();
+        assert_eq!((s.index, s.count), (1, 4));
+        // --array=0-12:4: ids 0, 4, 8, 12 are shards 0…3.
+        let s = auto
+            .resolve(&env(&[
+                ("SLURM_ARRAY_TASK_ID", "8"),
+                ("SLURM_ARRAY_TASK_MAX", "12"),
+                ("SLURM_ARRAY_TASK_STEP", "4"),
+            ]))
+            .unwrap();
+        assert_eq!((s.index, s.count), (2, 4));
+        let err = auto
+            .resolve(&env(&[
+                ("SLURM_ARRAY_TASK_ID", "5"),
+                ("SLURM_ARRAY_TASK_MAX", "12"),
+                ("SLURM_ARRAY_TASK_STEP", "4"),
+            ]))
+            .unwrap_err();
+        assert!(err.contains("not on the array's grid"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_needs_the_count_and_nothing_set_is_refused() {
+        let s = ShardSpec::Auto { count: Some(8) }
+            .resolve(&env(&[("JOB_COMPLETION_INDEX", "7")]))
+            .unwrap();
+        assert_eq!((s.index, s.count), (7, 8));
+        let err = ShardSpec::Auto { count: None }
+            .resolve(&env(&[("JOB_COMPLETION_INDEX", "7")]))
+            .unwrap_err();
+        assert!(err.contains("--shard auto/N"), "{err}");
+        let err = ShardSpec::Auto { count: Some(4) }
+            .resolve(&env(&[("JOB_COMPLETION_INDEX", "4")]))
+            .unwrap_err();
+        assert_eq!(err, "JOB_COMPLETION_INDEX gives shard 4 of 4: not one of 0…3");
+        let err = ShardSpec::Auto { count: None }.resolve(&env(&[])).unwrap_err();
+        assert!(
+            err.contains("neither SLURM_ARRAY_TASK_ID") && err.contains("--shard I/N"),
+            "{err}"
+        );
+        assert_eq!("auto/4".parse::<ShardSpec>(), Ok(ShardSpec::Auto { count: Some(4) }));
+        assert_eq!("1/4".parse::<ShardSpec>(), Ok(ShardSpec::Fixed(Shard { index: 1, count: 4 })));
+        assert!("auto/0".parse::<ShardSpec>().is_err());
     }
 }
 

@@ -630,3 +630,49 @@ fn shards_merged_evaluate_exactly_like_one_store() {
     assert_eq!(a["models"][0]["metrics"], b["models"][0]["metrics"]);
     assert_eq!(a["baselines"], b["baselines"]);
 }
+
+#[test]
+fn shard_auto_reads_the_scheduler_or_says_how() {
+    require!(models_ready());
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = root().join("fixtures/flickr30k-token");
+    let index = |envs: &[(&str, &str)], spec: &str| {
+        let mut c = embtui();
+        c.args([
+            "index",
+            "--device",
+            "cpu",
+            "--model",
+            "efficientnet-lite0",
+            "--shard",
+            spec,
+            "--store",
+        ])
+        .arg(tmp.path().join("s"))
+        .arg("--dataset")
+        .arg(&ds);
+        for v in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX"] {
+            c.env_remove(v);
+        }
+        c.envs(envs.iter().copied()).output().unwrap()
+    };
+    fails_with(
+        &index(&[], "auto"),
+        2,
+        "neither SLURM_ARRAY_TASK_ID (sbatch --array) nor JOB_COMPLETION_INDEX",
+    );
+    let out = index(&[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "2")], "auto");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shard 1/2 from the scheduler's environment"),
+        "{}",
+        stderr(&out)
+    );
+    fails_with(&index(&[("JOB_COMPLETION_INDEX", "3")], "auto"), 2, "pass --shard auto/N");
+    let out = index(&[("JOB_COMPLETION_INDEX", "0")], "auto/2");
+    assert!(
+        stderr(&out).contains("shard 0/2 from the scheduler's environment"),
+        "{}",
+        stderr(&out)
+    );
+}

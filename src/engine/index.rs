@@ -21,11 +21,18 @@ use crate::{say, warn};
 
 /// `embtui index`.
 pub fn run(cfg: &Config, a: &IndexArgs) -> anyhow::Result<ExitCode> {
+    let shard = match a.shard {
+        Some(spec) => Some(spec.resolve(&|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    if let (Some(s), Some(crate::hash::ShardSpec::Auto { .. })) = (shard, a.shard) {
+        say!("shard {}/{} from the scheduler's environment", s.index, s.count);
+    }
     let ds = cfg.dataset(&a.data)?;
     let store = Store::open(&cfg.store_dir)?;
     report_issues(&ds);
     for entry in cfg.models(&a.models.names)? {
-        let x = index_model(cfg, &store, &ds, &entry, a.batch.size, a.shard, None)?;
+        let x = index_model(cfg, &store, &ds, &entry, a.batch.size, shard, None)?;
         summary(&x);
         if x.embedded + x.cached == 0 && !x.skipped.is_empty() {
             anyhow::bail!(
@@ -36,7 +43,7 @@ pub fn run(cfg: &Config, a: &IndexArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if let Some(s) = a.shard {
+    if let Some(s) = shard {
         say!(
             "shard {}/{} done; combine the shards' stores with `embtui store merge STORE…`",
             s.index,

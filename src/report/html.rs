@@ -425,40 +425,48 @@ fn check_section(
     for m in c.models.iter().filter(|m| !m.worse.is_empty()) {
         let _ = writeln!(s, "<h3>Queries that got worse: {}</h3>", esc(&m.name));
         for w in &m.worse {
-            let _ = writeln!(
-                s,
-                "<div class=\"block\"><div class=\"row\"><div class=\"label\">query<br><small>{}</small></div><div class=\"tile\">{}</div><div class=\"caption\">“{}”<br><small>{} {:.3} → {:.3}</small></div></div>",
-                esc(&w.image),
-                img(thumb, &w.image, "#3c5aaa")?,
-                esc(&w.caption),
-                esc(&w.metric),
-                w.baseline,
-                w.current
-            );
-            for (label, top, score) in
-                [("baseline", &w.baseline_top, w.baseline), ("now", &w.current_top, w.current)]
-            {
-                let _ = write!(s, "<div class=\"row\"><div class=\"label\">{label}</div>");
-                for (rank, h) in top.iter().take(GALLERY_K).enumerate() {
-                    let [red, green, blue] = relevance_rgb(h.relevance, r.relevance.threshold);
-                    let colour = format!("#{red:02x}{green:02x}{blue:02x}");
-                    let _ = write!(
-                        s,
-                        "<div class=\"tile\">{}<span style=\"color:{colour}\">{}. rel {:.3}</span></div>",
-                        img(thumb, &h.image, &colour)?,
-                        rank + 1,
-                        h.relevance
-                    );
-                }
-                let _ = writeln!(
-                    s,
-                    "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>",
-                    esc(&w.metric)
-                );
-            }
-            s.push_str("</div>\n");
+            worse_block(s, r, w, thumb)?;
         }
     }
+    Ok(())
+}
+
+/// One query that got worse: its photo and caption, the baseline's neighbours, today's.
+fn worse_block(
+    s: &mut String,
+    r: &EvalReport,
+    w: &crate::report::check::WorseQuery,
+    thumb: &dyn Fn(&str) -> Option<RgbImage>,
+) -> anyhow::Result<()> {
+    let _ = writeln!(
+        s,
+        "<div class=\"block\"><div class=\"row\"><div class=\"label\">query<br><small>{}</small></div><div class=\"tile\">{}</div><div class=\"caption\">“{}”<br><small>{} {:.3} → {:.3}</small></div></div>",
+        esc(&w.image),
+        img(thumb, &w.image, "#3c5aaa")?,
+        esc(&w.caption),
+        esc(&w.metric),
+        w.baseline,
+        w.current
+    );
+    for (label, top, score) in
+        [("baseline", &w.baseline_top, w.baseline), ("now", &w.current_top, w.current)]
+    {
+        let _ = write!(s, "<div class=\"row\"><div class=\"label\">{label}</div>");
+        for (rank, h) in top.iter().take(GALLERY_K).enumerate() {
+            let [red, green, blue] = relevance_rgb(h.relevance, r.relevance.threshold);
+            let colour = format!("#{red:02x}{green:02x}{blue:02x}");
+            let _ = write!(
+                s,
+                "<div class=\"tile\">{}<span style=\"color:{colour}\">{}. rel {:.3}</span></div>",
+                img(thumb, &h.image, &colour)?,
+                rank + 1,
+                h.relevance
+            );
+        }
+        let _ =
+            writeln!(s, "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>", esc(&w.metric));
+    }
+    s.push_str("</div>\n");
     Ok(())
 }
 
