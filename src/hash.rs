@@ -112,7 +112,8 @@ impl std::str::FromStr for ShardSpec {
 impl ShardSpec {
     /// The shard this task runs: fixed, or from the scheduler's environment (`var` reads a
     /// variable). Slurm job arrays: `SLURM_ARRAY_TASK_ID` within `SLURM_ARRAY_TASK_MIN` /
-    /// `MAX` / `STEP` / `COUNT` (`sbatch --array=0-3`, also `--array=8-11` or `0-12:4`);
+    /// `MAX` / `STEP` / `COUNT` (`sbatch --array=0-3`, also `--array=8-11` or `0-12:4`), or
+    /// with `auto/N` the task id itself (ids 0…N-1; right for tasks resubmitted one by one);
     /// Kubernetes Indexed Jobs: `JOB_COMPLETION_INDEX` with the count given as `auto/N`
     /// (the Job's `completions`). Refuses what would give overlapping or missing shards.
     pub fn resolve(self, var: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
@@ -126,6 +127,11 @@ impl ShardSpec {
                 .transpose()
         };
         if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            // With N given, the task id is the shard (0…N-1), also for a task resubmitted
+            // alone (`sbatch --array=3`, whose own array has one task).
+            if let Some(n) = count {
+                return check(id, n, "SLURM_ARRAY_TASK_ID");
+            }
             let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
             let n = match (num("SLURM_ARRAY_TASK_COUNT")?, num("SLURM_ARRAY_TASK_MAX")?) {
@@ -138,13 +144,7 @@ impl ShardSpec {
                     "SLURM_ARRAY_TASK_ID={id} is not on the array's grid (min {min}, step {step})"
                 ));
             }
-            let index = (id - min) / step;
-            if let Some(c) = count.filter(|&c| c != n) {
-                return Err(format!(
-                    "--shard auto/{c} but the Slurm array has {n} tasks; use --shard auto"
-                ));
-            }
-            return check(index, n, "SLURM_ARRAY_TASK_ID");
+            return check((id - min) / step, n, "SLURM_ARRAY_TASK_ID");
         }
         if let Some(index) = num("JOB_COMPLETION_INDEX")? {
             let n = count.ok_or("JOB_COMPLETION_INDEX is set (Kubernetes Indexed Job) but the shard count is not; pass --shard auto/N with N = the Job's completions")?;

@@ -131,6 +131,13 @@ impl Store {
                 .entry(m.onnx_sha256[..m.onnx_sha256.len().min(32)].to_owned())
                 .or_insert(m.model.clone());
         }
+        // Vectors of a run that was stopped before it recorded itself: named by the model
+        // file they came from, when it is installed.
+        for (name, sha) in current {
+            if let Some(sha) = sha {
+                names.entry(sha[..sha.len().min(32)].to_owned()).or_insert(name.clone());
+            }
+        }
         let models = self
             .vector_counts()?
             .into_iter()

@@ -1,0 +1,285 @@
+//! `index --shard auto` under a real scheduler: a single-node Slurm cluster (Debian's
+//! slurm-wlm and munge; slurmctld + slurmd on 127.0.0.1, started by this test) runs
+//! `sbatch --array=0-3 --wait` of embtui over 200 real photos; the merged shard stores
+//! evaluate exactly like one process, and a task cancelled mid-way and resubmitted finishes its
+//! shard reusing what it had embedded, without duplicates.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // tests fail by panicking
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The cluster: daemons killed when the test ends.
+struct Cluster {
+    conf: PathBuf,
+    daemons: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits (bounded) until `done` holds, polling what the cluster says.
+fn until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start_cluster(dir: &Path) -> Cluster {
+    // munged: one per machine; start it when its socket does not answer.
+    if !Command::new("sh")
+        .args(["-c", "munge -n | unmunge"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        std::fs::create_dir_all("/run/munge").unwrap();
+        let _ = Command::new("chown").args(["munge:munge", "/run/munge"]).status();
+        let ok = Command::new("munged").arg("--force").status().is_ok_and(|s| s.success());
+        assert!(ok, "munged did not start");
+        until("munge", Duration::from_secs(30), || {
+            Command::new("sh")
+                .args(["-c", "munge -n | unmunge"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    }
+    let host =
+        String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout).unwrap();
+    let host = host.trim();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    for sub in ["state", "spool"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let d = dir.display();
+    let conf = dir.join("slurm.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ClusterName=embtui\nSlurmctldHost={host}(127.0.0.1)\nSlurmctldPort={}\nSlurmdPort={}\n\
+             SlurmUser=root\nSlurmdUser=root\nAuthType=auth/munge\nStateSaveLocation={d}/state\n\
+             SlurmdSpoolDir={d}/spool\nSlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\n\
+             SlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\n\
+             ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/none\n\
+             AccountingStorageType=accounting_storage/none\nSelectType=select/cons_tres\nSelectTypeParameters=CR_Core\n\
+             MpiDefault=none\nReturnToService=2\nKillWait=2\n\
+             NodeName={host} NodeAddr=127.0.0.1 CPUs={cores} State=UNKNOWN\n\
+             PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let daemon = |bin: &str| {
+        Command::new(bin)
+            .args(["-D", "-f"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let cluster = Cluster { daemons: vec![daemon("slurmctld"), daemon("slurmd")], conf };
+    until("the node to be idle", Duration::from_mins(1), || {
+        slurm(&cluster, "sinfo", &["-h", "-o", "%t"]).trim() == "idle"
+    });
+    cluster
+}
+
+fn slurm(c: &Cluster, tool: &str, args: &[&str]) -> String {
+    let out = Command::new(tool).args(args).env("SLURM_CONF", &c.conf).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// A Kaggle-layout Flickr8k of the first `n` photos and their captions.
+fn dataset(data: &Path, dir: &Path, n: usize) -> PathBuf {
+    let ds = dir.join("data");
+    std::fs::create_dir_all(ds.join("Images")).unwrap();
+    let photos: Vec<PathBuf> = flickr_photos(data).into_iter().take(n).collect();
+    let names: std::collections::BTreeSet<String> =
+        photos.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for p in &photos {
+        std::os::unix::fs::symlink(p, ds.join("Images").join(p.file_name().unwrap())).unwrap();
+    }
+    let caps = std::fs::read_to_string(data.join("flickr8k-1k/captions.txt")).unwrap();
+    let mut lines = caps.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for l in lines.filter(|l| names.contains(l.split(',').next().unwrap())) {
+        out += l;
+        out.push('\n');
+    }
+    std::fs::write(ds.join("captions.txt"), out).unwrap();
+    ds
+}
+
+/// The number of vectors a store holds per model name.
+fn vectors(store: &Path) -> std::collections::BTreeMap<String, u64> {
+    let out = embtui().args(["store", "--json", "--store"]).arg(store).output().unwrap();
+    json(&out)["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["model"].as_str().unwrap().to_owned(), m["vectors"].as_u64().unwrap()))
+        .collect()
+}
+
+fn eval_metrics(store: &Path, ds: &Path) -> serde_json::Value {
+    let out = embtui()
+        .args(["eval", "--json", "--device", "cpu", "--relevance", "tfidf", "--bootstrap", "200"])
+        .args(["--model", "efficientnet-lite0", "--store"])
+        .arg(store)
+        .arg("--dataset")
+        .arg(ds)
+        .output()
+        .unwrap();
+    let r = json(&out);
+    assert_eq!(r["models"][0]["embedded"], 0, "the merged store must hold every vector");
+    r["models"][0]["metrics"].clone()
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one cluster, one scenario from submission to evaluation
+fn slurm_array_shards_merge_into_the_single_process_result() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    if !(have("slurmctld") && have("slurmd") && have("sbatch") && have("munged")) {
+        return missing::<()>("Slurm (slurmctld, slurmd, sbatch) and munge are not installed: apt-get install slurm-wlm munge")
+            .unwrap_or(());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = dataset(&data, tmp.path(), 200);
+    let cluster = start_cluster(&tmp.path().join("slurm"));
+    let bin = assert_cmd::cargo::cargo_bin("embtui");
+    let stores = tmp.path().join("stores");
+    let job = tmp.path().join("index.sh");
+    std::fs::write(
+        &job,
+        format!(
+            "#!/bin/bash\nset -euo pipefail\nexec {} index --shard \"$SHARD\" --device cpu --batch 4 --model \"$MODEL\" \
+             --dataset {} --store {}/shard-$SLURM_ARRAY_TASK_ID\n",
+            bin.display(),
+            ds.display(),
+            stores.display()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("task-%a.log");
+    let submit = |array: &str, model: &str, shard: &str, wait: bool| {
+        let mut args = vec!["--array", array, "--parsable", "-o", log.to_str().unwrap()];
+        if wait {
+            args.push("--wait");
+        }
+        args.push(job.to_str().unwrap());
+        let out = Command::new("sbatch")
+            .args(&args)
+            .env("SLURM_CONF", &cluster.conf)
+            .env("MODEL", model)
+            .env("SHARD", shard)
+            .output()
+            .unwrap();
+        assert!(out.status.success() || !wait, "sbatch: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    submit("0-3", "efficientnet-lite0", "auto", true);
+    let logs: Vec<String> = (0..4)
+        .map(|i| {
+            std::fs::read_to_string(tmp.path().join(format!("task-{i}.log"))).unwrap_or_default()
+        })
+        .collect();
+    for (i, l) in logs.iter().enumerate() {
+        assert!(
+            l.contains(&format!("shard {i}/4 from the scheduler's environment")),
+            "task {i}: {l}"
+        );
+    }
+    let per_shard: Vec<u64> =
+        (0..4).map(|i| vectors(&stores.join(format!("shard-{i}")))["efficientnet-lite0"]).collect();
+    assert_eq!(
+        per_shard.iter().sum::<u64>(),
+        200,
+        "shards {per_shard:?} cover the 200 photos once"
+    );
+    assert!(per_shard.iter().all(|&n| n > 20), "content-hash shards are balanced: {per_shard:?}");
+    let merged = tmp.path().join("merged");
+    let mut merge = embtui();
+    merge.args(["store", "--store"]).arg(&merged).arg("merge");
+    for i in 0..4 {
+        merge.arg(stores.join(format!("shard-{i}")));
+    }
+    assert!(merge.output().unwrap().status.success());
+    assert_eq!(vectors(&merged)["efficientnet-lite0"], 200);
+    let single = tmp.path().join("single");
+    let out = embtui()
+        .args(["index", "--device", "cpu", "--model", "efficientnet-lite0", "--store"])
+        .arg(&single)
+        .arg("--dataset")
+        .arg(&ds)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        eval_metrics(&merged, &ds),
+        eval_metrics(&single, &ds),
+        "merged shards = one process"
+    );
+    // A task cancelled mid-way (after its first tenth), then resubmitted alone: with the
+    // count pinned (auto/4) it is still shard 1, reuses what it had stored and ends with its
+    // shard whole, each image once.
+    let first = tmp.path().join("task-1.log");
+    std::fs::remove_file(&first).unwrap(); // the lite0 run's log of the same task
+    let id = submit("1", "dinov2-s14-imgfocus", "auto/4", false);
+    let progress = format!("/{} images, ", per_shard[1]); // "dinov2-s14-imgfocus: 8/46 images, …"
+    until("the task to report progress", Duration::from_mins(5), || {
+        std::fs::read_to_string(&first)
+            .is_ok_and(|l| l.contains("dinov2-s14-imgfocus: ") && l.contains(&progress))
+    });
+    slurm(&cluster, "scancel", &[&id]);
+    until("the task to end", Duration::from_mins(2), || {
+        slurm(&cluster, "squeue", &["-h", "-j", &id]).trim().is_empty()
+    });
+    let shard1 = stores.join("shard-1");
+    let partial = vectors(&shard1).get("dinov2-s14-imgfocus").copied().unwrap_or(0);
+    let want = per_shard[1];
+    let listing = embtui().args(["store", "--json", "--store"]).arg(&shard1).output().unwrap();
+    let cancelled_log = std::fs::read_to_string(&first).unwrap_or_default();
+    submit("1", "dinov2-s14-imgfocus", "auto/4", true);
+    let after = std::fs::read_to_string(&first).unwrap();
+    assert_eq!(
+        vectors(&shard1)["dinov2-s14-imgfocus"],
+        want,
+        "shard 1 whole, no duplicates: {after}"
+    );
+    assert!(
+        partial > 0 && partial < want,
+        "cancelled mid-way with vectors kept ({partial} of {want}): {} {cancelled_log}",
+        stdout(&listing)
+    );
+    assert!(
+        after.contains(&format!("{} embedded", want - partial))
+            && after.contains(&format!("{partial} cached")),
+        "the resubmitted task embeds only the rest ({} of {want}): {after}",
+        want - partial
+    );
+}
