@@ -111,6 +111,8 @@ fn a_swapped_onnx_file_fails_the_paired_check_naming_both_files_and_the_worse_qu
     assert_eq!(ndcg.classname.as_deref(), Some("embtui.efficientnet-lite0"));
     let junit_parser::TestStatus::Failure(f) = &ndcg.status else { panic!("{:?}", ndcg.status) };
     assert!(f.message.contains("> tolerance 0.01 and p = "), "{}", f.message);
+    // The failure's text lists the queries that got worse, one a line.
+    assert_eq!(f.text.lines().filter(|l| l.starts_with("worse: ")).count(), 5, "{}", f.text);
     assert!(j.failures >= 1);
     // The report keeps the check: the 5 worst queries with both runs' neighbours.
     let now_json: serde_json::Value =

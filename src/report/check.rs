@@ -350,7 +350,7 @@ pub fn junit(c: &CheckReport) -> String {
         cases.len()
     );
     for (m, x) in cases {
-        let numbers = format!(
+        let mut numbers = format!(
             "{} {}: {:.4} → {:.4}, Δ {:+.4}{}, p {}; {}",
             m.name,
             x.metric,
@@ -361,6 +361,13 @@ pub fn junit(c: &CheckReport) -> String {
             p_text(x.p_value),
             x.why
         );
+        // A failed metric's text lists the queries that got worse on it, one a line.
+        for w in m.worse.iter().filter(|w| w.metric == x.metric && x.verdict == "fail") {
+            numbers += &format!(
+                "\nworse: {} {:.3} → {:.3} \"{}\"",
+                w.image, w.baseline, w.current, w.caption
+            );
+        }
         s += &format!(
             "    <testcase classname=\"embtui.{}\" name=\"{}\"",
             xml(&m.name),
@@ -371,7 +378,7 @@ pub fn junit(c: &CheckReport) -> String {
                 s += &format!(
                     ">\n      <failure message=\"{}\" type=\"regression\">{}</failure>\n    </testcase>\n",
                     xml(&x.why),
-                    xml(&numbers)
+                    cdata(&numbers)
                 );
             }
             "missing" => {
@@ -383,13 +390,19 @@ pub fn junit(c: &CheckReport) -> String {
             _ => {
                 s += &format!(
                     ">\n      <system-out>{}</system-out>\n    </testcase>\n",
-                    xml(&numbers)
+                    cdata(&numbers)
                 );
             }
         }
     }
     s += "  </testsuite>\n</testsuites>\n";
     s
+}
+
+/// Text as a CDATA section (JUnit readers show it as is; `]]>` split across two sections).
+fn cdata(s: &str) -> String {
+    let clean: String = s.split('\n').map(crate::text::sanitize).collect::<Vec<_>>().join("\n");
+    format!("<![CDATA[{}]]>", clean.replace("]]>", "]]]]><![CDATA[>"))
 }
 
 fn md(s: &str) -> String {
