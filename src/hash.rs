@@ -7,8 +7,12 @@ use sha2::{Digest, Sha256};
 
 /// Hex sha256 of a file, streamed.
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    file_digest(path, Sha256::new())
+}
+
+/// Hex digest of a file's bytes, streamed into `h` (which may hold a prefix already).
+pub fn file_digest<D: Digest>(path: &Path, mut h: D) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf)?;

@@ -381,20 +381,9 @@ fn verify(path: &Path, f: &RemoteFile) -> std::result::Result<(), String> {
 
 /// Git's object id of a file: sha1 of `blob LEN\0` followed by the content.
 pub fn git_blob_id(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
     let mut h = sha1::Sha1::new();
-    h.update(format!("blob {len}\0").as_bytes());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    h.update(format!("blob {}\0", std::fs::metadata(path)?.len()).as_bytes());
+    crate::hash::file_digest(path, h)
 }
 
 /// Turns a failed request (for the repo's listing, or for `file`) into the error that names

@@ -250,27 +250,6 @@ fn ci_recipes() -> (yaml_rust2::Yaml, yaml_rust2::Yaml) {
     (parse(blocks[0]), parse(blocks[1]))
 }
 
-/// A small Kaggle-layout Flickr8k: the first 60 photos and their captions.
-fn small_dataset(data: &Path, dir: &Path) -> PathBuf {
-    let ds = dir.join("data");
-    std::fs::create_dir_all(ds.join("Images")).unwrap();
-    let photos: Vec<PathBuf> = flickr_photos(data).into_iter().take(60).collect();
-    let names: std::collections::BTreeSet<String> =
-        photos.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for p in &photos {
-        std::os::unix::fs::symlink(p, ds.join("Images").join(p.file_name().unwrap())).unwrap();
-    }
-    let caps = std::fs::read_to_string(data.join("flickr8k-1k/captions.txt")).unwrap();
-    let mut lines = caps.lines();
-    let mut out = format!("{}\n", lines.next().unwrap());
-    for l in lines.filter(|l| names.contains(l.split(',').next().unwrap())) {
-        out += l;
-        out.push('\n');
-    }
-    std::fs::write(ds.join("captions.txt"), out).unwrap();
-    ds
-}
-
 fn env_of(map: &yaml_rust2::Yaml) -> Vec<(String, String)> {
     map.as_hash()
         .map(|h| {
@@ -287,7 +266,7 @@ fn the_ci_recipes_in_docs_run_as_a_runner_runs_them() {
     let data = require!(shared_data());
     require!(models_ready());
     let tmp = tempfile::tempdir().unwrap();
-    let ds = small_dataset(&data, tmp.path());
+    let ds = flickr8k_subset(&data, tmp.path(), 60);
     let (github, gitlab) = ci_recipes();
     let job = &github["jobs"]["check"];
     let step = job["steps"]

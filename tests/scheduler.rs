@@ -113,27 +113,6 @@ fn slurm(c: &Cluster, tool: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// A Kaggle-layout Flickr8k of the first `n` photos and their captions.
-fn dataset(data: &Path, dir: &Path, n: usize) -> PathBuf {
-    let ds = dir.join("data");
-    std::fs::create_dir_all(ds.join("Images")).unwrap();
-    let photos: Vec<PathBuf> = flickr_photos(data).into_iter().take(n).collect();
-    let names: std::collections::BTreeSet<String> =
-        photos.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for p in &photos {
-        std::os::unix::fs::symlink(p, ds.join("Images").join(p.file_name().unwrap())).unwrap();
-    }
-    let caps = std::fs::read_to_string(data.join("flickr8k-1k/captions.txt")).unwrap();
-    let mut lines = caps.lines();
-    let mut out = format!("{}\n", lines.next().unwrap());
-    for l in lines.filter(|l| names.contains(l.split(',').next().unwrap())) {
-        out += l;
-        out.push('\n');
-    }
-    std::fs::write(ds.join("captions.txt"), out).unwrap();
-    ds
-}
-
 /// The number of vectors a store holds per model name.
 fn vectors(store: &Path) -> std::collections::BTreeMap<String, u64> {
     let out = embtui().args(["store", "--json", "--store"]).arg(store).output().unwrap();
@@ -169,7 +148,7 @@ fn slurm_array_shards_merge_into_the_single_process_result() {
             .unwrap_or(());
     }
     let tmp = tempfile::tempdir().unwrap();
-    let ds = dataset(&data, tmp.path(), 200);
+    let ds = flickr8k_subset(&data, tmp.path(), 200);
     let cluster = start_cluster(&tmp.path().join("slurm"));
     let bin = assert_cmd::cargo::cargo_bin("embtui");
     let stores = tmp.path().join("stores");

@@ -260,6 +260,21 @@ fn worse(
         .collect()
 }
 
+/// `MODEL METRIC: baseline → now, Δ d [lo, hi], p p: why`.
+fn numbers(m: &ModelCheck, x: &MetricCheck) -> String {
+    format!(
+        "{} {}: {:.4} → {:.4}, Δ {:+.4}{}, p {}: {}",
+        m.name,
+        x.metric,
+        x.baseline,
+        x.current,
+        x.delta,
+        ci_text(x.ci95),
+        p_text(x.p_value),
+        x.why
+    )
+}
+
 fn p_text(p: Option<f64>) -> String {
     p.map_or_else(|| "-".into(), |p| format!("{p:.3}"))
 }
@@ -295,18 +310,7 @@ pub fn lines(c: &CheckReport) -> Vec<String> {
             ));
         }
         for x in &m.metrics {
-            out.push(format!(
-                "{} {} {}: {:.4} → {:.4}, Δ {:+.4}{}, p {}: {}",
-                x.verdict.to_uppercase(),
-                s(&m.name),
-                x.metric,
-                x.baseline,
-                x.current,
-                x.delta,
-                ci_text(x.ci95),
-                p_text(x.p_value),
-                x.why
-            ));
+            out.push(format!("{} {}", x.verdict.to_uppercase(), s(&numbers(m, x))));
         }
         for w in &m.worse {
             out.push(format!(
@@ -350,17 +354,7 @@ pub fn junit(c: &CheckReport) -> String {
         cases.len()
     );
     for (m, x) in cases {
-        let mut numbers = format!(
-            "{} {}: {:.4} → {:.4}, Δ {:+.4}{}, p {}; {}",
-            m.name,
-            x.metric,
-            x.baseline,
-            x.current,
-            x.delta,
-            ci_text(x.ci95),
-            p_text(x.p_value),
-            x.why
-        );
+        let mut numbers = numbers(m, x);
         // A failed metric's text lists the queries that got worse on it, one a line.
         for w in m.worse.iter().filter(|w| w.metric == x.metric && x.verdict == "fail") {
             numbers += &format!(

@@ -347,21 +347,8 @@ fn block(
     );
     for m in &r.models {
         let Some(qm) = q.models.get(&m.name) else { continue };
-        let _ = write!(s, "<div class=\"row\"><div class=\"label\">{}</div>", esc(&m.name));
-        for (rank, h) in qm.top.iter().take(GALLERY_K).enumerate() {
-            let [red, green, blue] = relevance_rgb(h.relevance, r.relevance.threshold);
-            let colour = format!("#{red:02x}{green:02x}{blue:02x}");
-            let _ = write!(
-                s,
-                "<div class=\"tile\">{}<span style=\"color:{colour}\">{}. rel {:.3}</span></div>",
-                img(thumb, &h.image, &colour)?,
-                rank + 1,
-                h.relevance
-            );
-        }
         let score = qm.metrics.get(metric).copied().unwrap_or(0.0);
-        let _ =
-            writeln!(s, "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>", esc(metric));
+        neighbour_row(s, r, &esc(&m.name), &qm.top, thumb, metric, score)?;
     }
     s.push_str("</div>\n");
     Ok(())
@@ -451,22 +438,35 @@ fn worse_block(
     for (label, top, score) in
         [("baseline", &w.baseline_top, w.baseline), ("now", &w.current_top, w.current)]
     {
-        let _ = write!(s, "<div class=\"row\"><div class=\"label\">{label}</div>");
-        for (rank, h) in top.iter().take(GALLERY_K).enumerate() {
-            let [red, green, blue] = relevance_rgb(h.relevance, r.relevance.threshold);
-            let colour = format!("#{red:02x}{green:02x}{blue:02x}");
-            let _ = write!(
-                s,
-                "<div class=\"tile\">{}<span style=\"color:{colour}\">{}. rel {:.3}</span></div>",
-                img(thumb, &h.image, &colour)?,
-                rank + 1,
-                h.relevance
-            );
-        }
-        let _ =
-            writeln!(s, "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>", esc(&w.metric));
+        neighbour_row(s, r, label, top, thumb, &w.metric, score)?;
     }
     s.push_str("</div>\n");
+    Ok(())
+}
+
+/// One row of a block: a label, the top neighbours framed by caption relevance, the score.
+fn neighbour_row(
+    s: &mut String,
+    r: &EvalReport,
+    label: &str,
+    top: &[super::Hit],
+    thumb: &dyn Fn(&str) -> Option<RgbImage>,
+    metric: &str,
+    score: f64,
+) -> anyhow::Result<()> {
+    let _ = write!(s, "<div class=\"row\"><div class=\"label\">{label}</div>");
+    for (rank, h) in top.iter().take(GALLERY_K).enumerate() {
+        let [red, green, blue] = relevance_rgb(h.relevance, r.relevance.threshold);
+        let colour = format!("#{red:02x}{green:02x}{blue:02x}");
+        let _ = write!(
+            s,
+            "<div class=\"tile\">{}<span style=\"color:{colour}\">{}. rel {:.3}</span></div>",
+            img(thumb, &h.image, &colour)?,
+            rank + 1,
+            h.relevance
+        );
+    }
+    let _ = writeln!(s, "<div class=\"score\">{}<br><b>{score:.3}</b></div></div>", esc(metric));
     Ok(())
 }
 

@@ -164,3 +164,25 @@ pub fn copy_files(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// A Kaggle-layout Flickr8k in `dir/data`: the first `n` photos of `../shared/data/flickr8k-1k`
+/// (symlinked) and their captions.
+pub fn flickr8k_subset(data: &Path, dir: &Path, n: usize) -> PathBuf {
+    let ds = dir.join("data");
+    std::fs::create_dir_all(ds.join("Images")).unwrap();
+    let photos: Vec<PathBuf> = flickr_photos(data).into_iter().take(n).collect();
+    let names: std::collections::BTreeSet<String> =
+        photos.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for p in &photos {
+        std::os::unix::fs::symlink(p, ds.join("Images").join(p.file_name().unwrap())).unwrap();
+    }
+    let caps = std::fs::read_to_string(data.join("flickr8k-1k/captions.txt")).unwrap();
+    let mut lines = caps.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for l in lines.filter(|l| names.contains(l.split(',').next().unwrap())) {
+        out += l;
+        out.push('\n');
+    }
+    std::fs::write(ds.join("captions.txt"), out).unwrap();
+    ds
+}
