@@ -292,6 +292,7 @@ pub fn list(s: &Settings, r: &RepoRef) -> Result<Listing> {
 /// Every file downloaded now is checked against the listing's sha256 or git blob id.
 pub fn fetch(s: &Settings, l: &Listing, paths: &[String]) -> Result<PathBuf> {
     let snapshot = s.cache.join(l.repo.folder()).join("snapshots").join(&l.commit);
+    let mut api = None; // made on the first file that is not cached
     for path in paths {
         let Some(remote) = l.files.iter().find(|f| &f.path == path) else {
             return Err(HubError::FileNotFound {
@@ -311,7 +312,11 @@ pub fn fetch(s: &Settings, l: &Listing, paths: &[String]) -> Result<PathBuf> {
                 cache: s.cache.clone(),
             });
         }
-        download(s, l, remote)?;
+        let api = match &mut api {
+            Some(a) => a,
+            None => api.insert(s.api()?),
+        };
+        download(s, api, l, remote)?;
     }
     cache::write_ref(&s.cache.join(l.repo.folder()), &l.repo.revision, &l.commit)
         .map_err(|source| HubError::Io { path: s.cache.clone(), source })?;
@@ -320,8 +325,7 @@ pub fn fetch(s: &Settings, l: &Listing, paths: &[String]) -> Result<PathBuf> {
 
 /// Downloads one file through `hf-hub` (into `blobs/ETAG.part`, renamed when whole; a partial
 /// file from an interrupted run is resumed with a Range request), then checks its hash.
-fn download(s: &Settings, l: &Listing, f: &RemoteFile) -> Result<()> {
-    let api = s.api()?;
+fn download(s: &Settings, api: &hf_hub::api::sync::Api, l: &Listing, f: &RemoteFile) -> Result<()> {
     let repo_dir = s.cache.join(l.repo.folder());
     // hf-hub records the revision it was given (here the commit) as a ref; Python does not.
     let commit_ref = repo_dir.join("refs").join(&l.commit);

@@ -394,17 +394,16 @@ pub fn pool(
     }
 }
 
-/// The inputs and outputs of the ONNX graph at `path` (names and dims), for deriving an entry.
-pub fn graph_io(path: &Path) -> Result<derive::GraphIo> {
+/// The ONNX graph at `path` on a one-thread CPU session, with its inputs and outputs (names
+/// and dims) for deriving an entry; the same session then serves [`probe_dim`].
+pub fn graph_io(path: &Path) -> Result<(derive::GraphIo, Session)> {
     let session = cpu_session(&path.display().to_string(), path, 1)?;
-    Ok(pull::io_of(&session))
+    Ok((pull::io_of(&session), session))
 }
 
 /// Runs one all-zero image through `entry`'s graph and returns the pooled vector's length
 /// (the entry's `dim`): proves the derived input, output and pooling work together.
-pub fn probe_dim(entry: &ModelEntry, models_dir: &Path) -> Result<usize> {
-    let path = models_dir.join(&entry.file);
-    let mut session = cpu_session(&entry.name, &path, 1)?;
+pub fn probe_dim(entry: &ModelEntry, session: &mut Session) -> Result<usize> {
     let s = entry.size as usize;
     let shape: Vec<usize> = if entry.is_nchw() { vec![1, 3, s, s] } else { vec![1, s, s, 3] };
     let input = vec![0.0f32; 3 * s * s];

@@ -237,18 +237,9 @@ fn size_of(pre: &Value, p: &Processor) -> Result<(Size, String), DeriveError> {
         let n = side(se, field)?;
         return Ok((Size::Shortest(n), format!("{field}.shortest_edge = {n}")));
     }
-    match (v.get("height"), v.get("width")) {
-        (Some(h), Some(w)) => {
-            let (h, w) = (side(h, field)?, side(w, field)?);
-            if h != w {
-                return Err(refuse(
-                    field,
-                    format!("{h}×{w} is not square; embtui feeds square inputs"),
-                ));
-            }
-            Ok((Size::Square(h), format!("{field} = {{height: {h}, width: {w}}}")))
-        }
-        _ => Err(refuse(
+    match square(v, field)? {
+        Some((h, from)) => Ok((Size::Square(h), from)),
+        None => Err(refuse(
             field,
             format!(
                 "{} is neither an int, shortest_edge nor height/width",
@@ -272,16 +263,20 @@ fn crop_of(pre: &Value, p: &Processor) -> Result<Option<(u32, String)>, DeriveEr
         let c = side(v, field)?;
         return Ok(Some((c, format!("{field} = {c}"))));
     }
-    match (v.get("height"), v.get("width")) {
-        (Some(h), Some(w)) => {
-            let (h, w) = (side(h, field)?, side(w, field)?);
-            if h != w {
-                return Err(refuse(field, format!("{h}×{w} is not square")));
-            }
-            Ok(Some((h, format!("{field} = {{height: {h}, width: {w}}}"))))
-        }
-        _ => Err(refuse(field, "is neither an int nor height/width")),
+    match square(v, field)? {
+        Some(c) => Ok(Some(c)),
+        None => Err(refuse(field, "is neither an int nor height/width")),
     }
+}
+
+/// A `{height, width}` size: its side when square (refused otherwise), None without both.
+fn square(v: &Value, field: &str) -> Result<Option<(u32, String)>, DeriveError> {
+    let (Some(h), Some(w)) = (v.get("height"), v.get("width")) else { return Ok(None) };
+    let (h, w) = (side(h, field)?, side(w, field)?);
+    if h != w {
+        return Err(refuse(field, format!("{h}×{w} is not square; embtui feeds square inputs")));
+    }
+    Ok(Some((h, format!("{field} = {{height: {h}, width: {w}}}"))))
 }
 
 /// PIL's resample codes, as transformers stores them.

@@ -165,11 +165,11 @@ pub fn install(models_dir: &Path, r: &RepoRef, hub: &Settings) -> Result<Pulled,
         serde_json::from_slice(&bytes).map_err(|e| unreadable(p, e.to_string()))
     };
     let (pre, config) = (json("preprocessor_config.json")?, json("config.json")?);
-    let image_io = super::graph_io(&snapshot.join(&chosen.image))
+    let (image_io, mut image_session) = super::graph_io(&snapshot.join(&chosen.image))
         .map_err(|e| unreadable(&chosen.image, format!("{e:#}")))?;
     let text = match &chosen.text {
         Some(t) => Some((
-            super::graph_io(&snapshot.join(t)).map_err(|e| unreadable(t, format!("{e:#}")))?,
+            super::graph_io(&snapshot.join(t)).map_err(|e| unreadable(t, format!("{e:#}")))?.0,
             json("tokenizer.json")?,
         )),
         None => None,
@@ -194,7 +194,7 @@ pub fn install(models_dir: &Path, r: &RepoRef, hub: &Settings) -> Result<Pulled,
         source,
     })?;
     let mut entry = derived.entry;
-    entry.dim = super::probe_dim(&entry, models_dir)
+    entry.dim = super::probe_dim(&entry, &mut image_session)
         .map_err(|e| PullError::Probe { repo: r.repo.clone(), message: format!("{e:#}") })?;
     if let Err(problem) = super::manifest::check(&entry) {
         return Err(PullError::Probe { repo: r.repo.clone(), message: problem });

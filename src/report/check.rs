@@ -46,6 +46,13 @@ pub struct ModelCheck {
     pub worse: Vec<WorseQuery>,
 }
 
+impl ModelCheck {
+    /// True when the model was evaluated now from another ONNX file than the baseline's.
+    pub fn file_changed(&self) -> bool {
+        !self.current_sha256.is_empty() && self.current_sha256 != self.baseline_sha256
+    }
+}
+
 /// One metric's verdict.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MetricCheck {
@@ -301,7 +308,7 @@ pub fn lines(c: &CheckReport) -> Vec<String> {
         )
     }];
     for m in &c.models {
-        if m.current_sha256 != m.baseline_sha256 && !m.current_sha256.is_empty() {
+        if m.file_changed() {
             out.push(format!(
                 "{}: ONNX file changed: sha256 {} (baseline) → {} (now)",
                 s(&m.name),
@@ -433,11 +440,7 @@ pub fn summary(c: &CheckReport) -> String {
             );
         }
     }
-    for m in c
-        .models
-        .iter()
-        .filter(|m| m.current_sha256 != m.baseline_sha256 && !m.current_sha256.is_empty())
-    {
+    for m in c.models.iter().filter(|m| m.file_changed()) {
         s += &format!(
             "\n`{}`: ONNX file changed, sha256 `{}` → `{}`.\n",
             md(&m.name),

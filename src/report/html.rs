@@ -396,11 +396,7 @@ fn check_section(
         }
     }
     s.push_str("</tbody></table>\n");
-    for m in c
-        .models
-        .iter()
-        .filter(|m| !m.current_sha256.is_empty() && m.current_sha256 != m.baseline_sha256)
-    {
+    for m in c.models.iter().filter(|m| m.file_changed()) {
         let _ = writeln!(
             s,
             "<p class=\"meta\">{}: ONNX file changed, sha256 <code>{}</code> (baseline) → <code>{}</code> (now).</p>",
