@@ -105,7 +105,7 @@ pub struct DatasetArgs {
     /// Keep N images chosen at random with --seed.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub sample: Option<u64>,
-    /// Seed for --sample.
+    /// Seed for --sample and --queries.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -285,6 +285,10 @@ pub struct EvalArgs {
     /// Also write the HTML report to FILE (`embtui report`; per-query results included).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Evaluate N queries drawn with --seed against every image (O(N × images)), or all of
+    /// them [default: all up to 50,000 images, a sample of 5,000 above].
+    #[arg(long, value_name = "N|all", value_parser = parse_queries)]
+    pub queries: Option<QueryCount>,
     /// Compare with a saved report; exit 1 if a metric dropped by more than --tolerance.
     #[arg(long, value_name = "BASELINE")]
     pub check: Option<PathBuf>,
@@ -306,6 +310,27 @@ pub struct EvalArgs {
     pub summary: Option<PathBuf>,
     #[command(flatten)]
     pub batch: BatchArg,
+}
+
+/// How many queries to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryCount {
+    /// Every evaluated image is a query.
+    All,
+    /// A seeded sample of this many.
+    Sample(usize),
+}
+
+/// `--queries`: `all` or a positive number.
+pub fn parse_queries(s: &str) -> Result<QueryCount, String> {
+    if s == "all" {
+        return Ok(QueryCount::All);
+    }
+    match s.replace(['_', ','], "").parse::<usize>() {
+        Ok(0) => Err("0 queries evaluate nothing; give at least 1, or `all`".into()),
+        Ok(n) => Ok(QueryCount::Sample(n)),
+        Err(_) => Err(format!("`{s}` is neither a number of queries nor `all`")),
+    }
 }
 
 /// `--alpha`: a significance level strictly between 0 and 1.
@@ -367,8 +392,10 @@ pub struct FigureArgs {
     /// Relevance threshold τ in [0, 1] (green frames) [default: the method's calibrated τ].
     #[arg(long, value_parser = parse_unit)]
     pub threshold: Option<f32>,
-    /// Query images by name, comma-separated (as in the caption file).
-    #[arg(long, value_delimiter = ',', value_name = "NAME,…", conflicts_with = "pick")]
+    /// Query images by name, comma-separated (as in the caption file); or N (or `all`): the
+    /// queries evaluated before --pick chooses, N drawn with --seed against every image
+    /// [default: all up to 50,000 images, a sample of 5,000 above].
+    #[arg(long, value_delimiter = ',', value_name = "NAME,…|N|all")]
     pub queries: Vec<String>,
     /// Which queries: where models disagree most, or at random [default: disagree:6].
     #[arg(long, value_parser = parse_pick, value_name = "disagree[:N]|random:N")]
@@ -484,6 +511,10 @@ pub struct BrowseArgs {
     /// Terminal graphics protocol for thumbnails (auto detects; halfblocks work everywhere).
     #[arg(long, value_enum, default_value_t = ImageProtocol::Auto)]
     pub image_protocol: ImageProtocol,
+    /// Score N queries drawn with --seed (every image can still be browsed and found as a
+    /// neighbour), or all [default: all up to 50,000 images, a sample of 5,000 above].
+    #[arg(long, value_name = "N|all", value_parser = parse_queries)]
+    pub queries: Option<QueryCount>,
 }
 
 /// `embtui models [pull|show]`.

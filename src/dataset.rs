@@ -383,13 +383,8 @@ fn match_captions(
 fn select(mut names: Vec<(String, Vec<String>)>, sel: &Selection) -> Vec<(String, Vec<String>)> {
     names.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some((n, seed)) = sel.sample {
-        let mut rng = crate::rng::SplitMix64(seed);
-        // Fisher–Yates with a fixed PRNG: the same seed picks the same images everywhere.
-        for i in (1..names.len()).rev() {
-            let j = rng.below(i + 1);
-            names.swap(i, j);
-        }
-        names.truncate(n);
+        // The same seed picks the same images everywhere.
+        crate::rng::draw(&mut names, n, seed);
         names.sort_by(|a, b| a.0.cmp(&b.0));
     }
     if let Some(n) = sel.limit {

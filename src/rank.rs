@@ -169,6 +169,62 @@ pub fn top_lists(
     cands.into_par_iter().map(Candidates::finish).collect()
 }
 
+/// Query rows per block of [`top_lists_of`]: a block's scores against one [`BLOCK`] of
+/// candidates are 2048 × 256 floats (2 MB) per thread.
+const QUERY_BLOCK: usize = 256;
+
+/// The exact top `keep[j]` neighbours of rows `queries[j]` of `vectors` (`n × dim`, row-major,
+/// unit length) among all other rows: a sample of queries against the whole gallery, in
+/// O(queries × n) time and O(queries × keep) memory. Blocks of [`QUERY_BLOCK`] queries run in
+/// parallel, each multiplied with every block of candidates in turn. With every row a query it
+/// is [`top_lists`] (which computes half the products).
+pub fn top_lists_of(
+    vectors: &[f32],
+    dim: usize,
+    queries: &[usize],
+    keep: &[usize],
+    progress: &(dyn Fn(f64) + Sync),
+) -> Vec<TopList> {
+    let n = vectors.len() / dim.max(1);
+    assert_eq!(vectors.len(), n * dim, "vectors must be n × dim");
+    assert_eq!(queries.len(), keep.len(), "one list length per query");
+    if queries.len() == n && queries.iter().enumerate().all(|(j, &q)| j == q) {
+        return top_lists(vectors, dim, keep, progress);
+    }
+    let v = MatRef::from_row_major_slice(vectors, n, dim);
+    let blocks: Vec<usize> = (0..queries.len()).step_by(QUERY_BLOCK).collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    blocks
+        .par_iter()
+        .flat_map_iter(|&b0| {
+            let ids = &queries[b0..(b0 + QUERY_BLOCK).min(queries.len())];
+            let mut q = Vec::with_capacity(ids.len() * dim);
+            for &i in ids {
+                q.extend_from_slice(&vectors[i * dim..(i + 1) * dim]);
+            }
+            let q = MatRef::from_row_major_slice(&q, ids.len(), dim);
+            let mut cands: Vec<Candidates> =
+                keep[b0..b0 + ids.len()].iter().map(|&k| Candidates::new(k.min(n - 1))).collect();
+            let mut scores = Mat::<f32>::zeros(BLOCK, ids.len());
+            for j0 in (0..n).step_by(BLOCK) {
+                let nj = BLOCK.min(n - j0);
+                let mut s = scores.as_mut().submatrix_mut(0, 0, nj, ids.len());
+                // S = V_J Qᵀ: column c holds query c's scores of candidates j0.., contiguous.
+                matmul(s.as_mut(), Accum::Replace, v.subrows(j0, nj), q.transpose(), 1.0, Par::Seq);
+                let s = scores.as_ref().submatrix(0, 0, nj, ids.len());
+                for (c, cand) in cands.iter_mut().enumerate() {
+                    if let Some(col) = s.col(c).try_as_col_major() {
+                        cand.offer(col.as_slice(), j0 as u32, Some(ids[c] as u32));
+                    }
+                }
+            }
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(finished as f64 / blocks.len() as f64);
+            cands.into_iter().map(Candidates::finish).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Copies column-major `s` (`r × c`) into `out` row-major (`out[i·c + j] = s[i, j]`): bands of
 /// 64 rows in parallel, each moved through 16 × 16 tiles on the stack so that reads and writes
 /// are both contiguous runs.
@@ -253,6 +309,34 @@ mod tests {
         let ids: Vec<u32> = top.iter().map(|t| t.1).collect();
         assert_eq!(ids, (9990..10_000).rev().collect::<Vec<u32>>());
         assert_eq!(top.capacity(), 10);
+    }
+
+    #[test]
+    fn a_sample_of_queries_gets_the_same_lists_as_the_full_ranking() {
+        // Queries spread over 2 candidate blocks and a remainder, in more than one query
+        // block; a query's own row never appears in its list.
+        let (n, dim) = (BLOCK + 300, 16);
+        let v = random_unit(n, dim, 3);
+        let queries: Vec<usize> = (0..n).step_by(7).collect();
+        let keep: Vec<usize> = queries.iter().map(|q| 1 + q % 13).collect();
+        assert!(queries.len() > QUERY_BLOCK);
+        let sample = top_lists_of(&v, dim, &queries, &keep, &|_| {});
+        let all_keep: Vec<usize> = (0..n).map(|q| 1 + q % 13).collect();
+        let full = top_lists(&v, dim, &all_keep, &|_| {});
+        assert_eq!(sample.len(), queries.len());
+        for (j, &q) in queries.iter().enumerate() {
+            assert_eq!(sample[j].len(), keep[j], "query {q}");
+            assert!(sample[j].iter().all(|c| c.1 as usize != q), "query {q} lists itself");
+            for (a, b) in sample[j].iter().zip(&full[q]) {
+                assert!((a.0 - b.0).abs() < 1e-5, "query {q}: {:?} vs {:?}", sample[j], full[q]);
+            }
+        }
+        // Hand-checked: the 4 points of the ties test, queries 3 and 0 only.
+        let v = [1.0, 0.0, 0.6, 0.8, 0.0, 1.0, 0.6, 0.8];
+        let lists = top_lists_of(&v, 2, &[3, 0], &[3, 2], &|_| {});
+        let ids = |j: usize| lists[j].iter().map(|c| c.1).collect::<Vec<_>>();
+        assert_eq!(ids(0), [1, 2, 0]);
+        assert_eq!(ids(1), [1, 3]);
     }
 
     #[test]

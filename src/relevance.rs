@@ -369,26 +369,34 @@ impl Relevance {
     /// [`Relevance::row_into`] up to float rounding (the semantic part is one matrix product,
     /// summed in another order), for passes over every query.
     pub fn rows_into(&self, q0: usize, out: &mut [f32]) {
+        let ids: Vec<usize> = (q0..q0 + out.len() / self.len().max(1)).collect();
+        self.rows_of(&ids, out);
+    }
+
+    /// Rows `ids[0], ids[1], …` at once, row-major into `out` (`ids.len() × n`): as
+    /// [`Relevance::rows_into`] for any set of queries (a sample).
+    pub fn rows_of(&self, ids: &[usize], out: &mut [f32]) {
         let n = self.len();
-        let count = out.len() / n;
+        let count = ids.len();
+        debug_assert_eq!(out.len(), count * n);
         let Some(sem) = &self.semantic else {
-            for (i, row) in out.chunks_mut(n).enumerate() {
-                self.row_into(q0 + i, row);
+            for (&q, row) in ids.iter().zip(out.chunks_mut(n)) {
+                self.row_into(q, row);
             }
             return;
         };
         let hybrid = self.method == Method::Hybrid;
         if hybrid {
-            for (i, row) in out.chunks_mut(n).enumerate() {
-                self.lexical_row_into(q0 + i, row);
+            for (&q, row) in ids.iter().zip(out.chunks_mut(n)) {
+                self.lexical_row_into(q, row);
                 row.iter_mut().for_each(|a| *a *= 0.5);
             }
         }
-        let queries = faer::MatRef::from_row_major_slice(
-            &sem.vectors[q0 * sem.dim..(q0 + count) * sem.dim],
-            count,
-            sem.dim,
-        );
+        let mut gathered = Vec::with_capacity(count * sem.dim);
+        for &q in ids {
+            gathered.extend_from_slice(sem.row(q));
+        }
+        let queries = faer::MatRef::from_row_major_slice(&gathered, count, sem.dim);
         let all = faer::MatRef::from_row_major_slice(&sem.vectors, n, sem.dim);
         let (accum, weight) =
             if hybrid { (faer::Accum::Add, 0.5) } else { (faer::Accum::Replace, 1.0) };
@@ -636,6 +644,13 @@ mod tests {
         }
         for m in Method::ALL {
             let r = Relevance::with_semantic(m, &c, Semantic { dim, vectors: v.clone() });
+            let mut scattered = vec![0f32; 2 * 5];
+            r.rows_of(&[4, 0], &mut scattered);
+            for (got, q) in scattered.chunks(5).zip([4, 0]) {
+                for (g, w) in got.iter().zip(r.row(q)) {
+                    assert!((g - w).abs() < 1e-5, "{m} row {q}: {g} vs {w}");
+                }
+            }
             let mut block = vec![0f32; 3 * 5];
             r.rows_into(1, &mut block);
             for (i, got) in block.chunks(5).enumerate() {

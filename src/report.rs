@@ -41,6 +41,10 @@ pub struct DatasetInfo {
     pub format: String,
     pub images: usize,
     pub queries: usize,
+    /// Set when the queries are a sample of the evaluated images (`--queries N`); every
+    /// evaluated image is still a candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_sample: Option<QuerySample>,
     pub queries_without_relevant: usize,
     pub skipped: Vec<Skipped>,
     pub issues: usize,
@@ -49,6 +53,18 @@ pub struct DatasetInfo {
     #[serde(default)]
     pub truncated_accepted: usize,
 }
+
+/// How the queries were drawn: `size` of the `of` evaluated images, with `seed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuerySample {
+    pub size: usize,
+    pub of: usize,
+    pub seed: u64,
+    pub drawn: String,
+}
+
+/// How `--queries N --seed S` draws: what a report's `query_sample.drawn` says.
+pub const QUERY_DRAW: &str = "uniform without replacement: SplitMix64(seed) Fisher-Yates over the evaluated images sorted by name, first N kept";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RelevanceInfo {
@@ -274,6 +290,7 @@ pub(crate) mod tests {
                 format: "flickr8k".into(),
                 images: 3,
                 queries: 3,
+                query_sample: None,
                 queries_without_relevant: 0,
                 skipped: vec![],
                 issues: 0,

@@ -26,9 +26,40 @@ impl SplitMix64 {
     }
 }
 
+/// Keeps `k` of `items` drawn uniformly without replacement with seed `seed` (a whole
+/// Fisher–Yates shuffle with [`SplitMix64`], then the first `k`): the same seed draws the same
+/// positions from lists of the same length on every platform. Callers sort what they keep.
+pub fn draw<T>(items: &mut Vec<T>, k: usize, seed: u64) {
+    let mut rng = SplitMix64(seed);
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i + 1);
+        items.swap(i, j);
+    }
+    items.truncate(k);
+}
+
 #[cfg(test)]
 mod tests {
-    use super::SplitMix64;
+    use super::{draw, SplitMix64};
+
+    #[test]
+    fn a_draw_is_without_replacement_and_fixed_by_its_seed() {
+        let mut a: Vec<usize> = (0..100).collect();
+        draw(&mut a, 10, 7);
+        let mut b: Vec<usize> = (0..100).collect();
+        draw(&mut b, 10, 7);
+        assert_eq!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10, "no position twice: {a:?}");
+        let mut c: Vec<usize> = (0..100).collect();
+        draw(&mut c, 10, 8);
+        assert_ne!(a, c, "another seed, another draw");
+        let mut all: Vec<usize> = (0..5).collect();
+        draw(&mut all, 9, 1);
+        assert_eq!(all.len(), 5, "k past the end keeps everything");
+    }
 
     #[test]
     fn splitmix_matches_reference_vector() {

@@ -208,14 +208,19 @@ fn zoom_history_mouse_and_resize_work_in_a_real_terminal() {
     t.keys(&["Escape"]);
     t.wait_until("zoom closed", 10, |s| !s.contains("zoom · z or Esc closes"));
     // Enter on the first neighbour makes it the query; Backspace comes back.
+    // Wait for the new selection, not for the old one to go: tmux may capture a frame half
+    // written, with the old row redrawn and the new one not yet.
     t.keys(&["Tab", "Enter"]);
-    let s = t.wait_until("another query", 10, |s| !s.contains("> 1000268201_693b08cb0e.jpg"));
-    assert!(s.contains("> "), "{s}");
+    t.wait_until("another query selected", 10, |s| {
+        !s.contains("> 1000268201_693b08cb0e.jpg") && s.lines().any(|l| l.starts_with("│> "))
+    });
     t.keys(&["BSpace"]);
     t.wait_for("> 1000268201_693b08cb0e.jpg", 10);
     // End and Home.
     t.keys(&["G"]);
-    t.wait_until("the last query selected", 10, |s| !s.contains("> 1000268201_693b08cb0e.jpg"));
+    t.wait_until("the last query selected", 10, |s| {
+        !s.contains("> 1000268201_693b08cb0e.jpg") && s.lines().any(|l| l.starts_with("│> "))
+    });
     t.keys(&["g"]);
     t.wait_for("> 1000268201_693b08cb0e.jpg", 10);
     // A click on the third row of the query list selects it (row 0: tabs, 1: border).
@@ -310,4 +315,28 @@ fn search_show_draws_a_labelled_grid_that_fits_one_screen() {
     assert!(s.contains("1. 1.000 1000268201_"), "{s}");
     assert!(s.contains("5. 0."), "the 5th hit is on the same screen: {s}");
     assert!(has_half_blocks(&s), "thumbnails drawn: {s}");
+}
+
+/// `browse --queries N`: the metrics view scores the sample and says so; every image can still
+/// be browsed.
+#[test]
+fn browse_scores_a_sample_of_queries_and_says_so() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let store = tempfile::tempdir().unwrap();
+    let cmd = browse_cmd(
+        store.path(),
+        &data.join("flickr8k-1k"),
+        "--limit 60 --queries 20 --seed 1 --model efficientnet-lite0",
+    );
+    let t = require!(Tmux::start("embtui-e2e-sample", &cmd, (150, 48)));
+    t.wait_for(" ready ", 180);
+    t.keys(&["2"]);
+    let s = t.wait_for("20 queries (seed 1) of 60", 60);
+    assert!(s.contains("oracle") && s.contains("random"), "{s}");
+    // The last of the 60 is not among the 20 drawn: browsable, its score marked as missing.
+    t.keys(&["1", "G"]);
+    t.wait_for("> 1077546505_a4f6c4daa9.jpg", 10);
+    t.wait_for("not among the sampled queries", 10);
+    t.quit();
 }

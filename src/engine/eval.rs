@@ -20,11 +20,11 @@ use rayon::prelude::*;
 
 use super::index::{index_all, Indexed};
 use super::output::{check_writable, load_report, say_stages};
-use crate::cli::{EvalArgs, MetricArgs, OutputFormat};
+use crate::cli::{EvalArgs, MetricArgs, OutputFormat, QueryCount};
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::metrics as m;
-use crate::rank::{top_lists, TopList};
+use crate::rank::{top_lists_of, TopList};
 use crate::relevance::{Method, Relevance};
 use crate::report::{
     self, Ann, Baselines, Comparison, DatasetInfo, EvalReport, ModelReport, RelevanceInfo, Skipped,
@@ -50,6 +50,52 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Keep each query's metrics and top-k neighbours per model in the report.
     pub per_query: bool,
+    /// Which images are queries (every evaluated image stays a candidate).
+    pub queries: QuerySet,
+}
+
+/// The queries of an evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuerySet {
+    /// Every evaluated image.
+    All,
+    /// `size` evaluated images drawn with `seed` ([`crate::rng::draw`]).
+    Sample { size: usize, seed: u64 },
+    /// These dataset ids (`figure --queries a.jpg,b.jpg`).
+    Images(Vec<usize>),
+}
+
+impl QuerySet {
+    /// `--queries` resolved against a gallery of `images`: a sample of [`DEFAULT_QUERIES`]
+    /// past [`SAMPLE_ABOVE`] images unless asked otherwise, with a line announcing it. Refuses
+    /// more queries than images.
+    pub fn resolve(
+        asked: Option<QueryCount>,
+        images: usize,
+        seed: u64,
+    ) -> anyhow::Result<(Self, Option<String>)> {
+        Ok(match asked {
+            Some(QueryCount::Sample(n)) if n > images => bail!(
+                "--queries {n} asks for more queries than the {images} images selected; ask for at most {images}, or --queries all"
+            ),
+            Some(QueryCount::Sample(n)) if n < images => (Self::Sample { size: n, seed }, None),
+            None if images > SAMPLE_ABOVE => (
+                Self::Sample { size: DEFAULT_QUERIES, seed },
+                Some(format!(
+                    "{images} images: evaluating {DEFAULT_QUERIES} queries drawn with seed {seed} against all of them (--queries all for every query, O(N²); --queries N --seed S for another sample)"
+                )),
+            ),
+            _ => (Self::All, None),
+        })
+    }
+
+    /// The sample's size and seed, if the queries are a seeded sample.
+    pub fn sample(&self) -> Option<(usize, u64)> {
+        match *self {
+            Self::Sample { size, seed } => Some((size, seed)),
+            _ => None,
+        }
+    }
 }
 
 impl Default for EvalOptions {
@@ -63,6 +109,7 @@ impl Default for EvalOptions {
             bootstrap: 1000,
             seed: 0,
             per_query: false,
+            queries: QuerySet::All,
         }
     }
 }
@@ -92,6 +139,45 @@ impl EvalOptions {
     }
 }
 
+/// Galleries of more images than this are evaluated on a sample of queries unless
+/// `--queries all` is given: past it the full run takes minutes (its cost grows as N², about
+/// 1 min for 4 models at Flickr30k's 31,783 on 2 cores) and its relevance bitset alone is
+/// N²/8 bytes (313 MB at 50,000, 1.9 GB at COCO's 123,287).
+pub const SAMPLE_ABOVE: usize = 50_000;
+/// The sample drawn by default past [`SAMPLE_ABOVE`]: 5,000 queries put a mean nDCG within
+/// about ±0.005 (95%) of the all-queries value.
+pub const DEFAULT_QUERIES: usize = 5_000;
+
+/// Positions in the evaluated images (`keep`, dataset ids ascending) of the queries,
+/// ascending.
+pub fn query_positions(keep: &[usize], queries: &QuerySet) -> anyhow::Result<Vec<usize>> {
+    let mut all: Vec<usize> = (0..keep.len()).collect();
+    match queries {
+        QuerySet::All => Ok(all),
+        &QuerySet::Sample { size, seed } => {
+            if size > keep.len() {
+                bail!("--queries {size} asks for more queries than the {} images every model embedded; ask for at most {}, or --queries all", keep.len(), keep.len());
+            }
+            crate::rng::draw(&mut all, size, seed);
+            all.sort_unstable();
+            Ok(all)
+        }
+        QuerySet::Images(ids) => {
+            let mut at: Vec<usize> = ids
+                .iter()
+                .map(|id| {
+                    keep.binary_search(id).map_err(|_| {
+                        anyhow::anyhow!("dataset image {id} was not embedded by every model, so it cannot be a query")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            at.sort_unstable();
+            at.dedup();
+            Ok(at)
+        }
+    }
+}
+
 /// Told what the evaluation is doing: (stage, fraction done).
 pub type OnStage<'a> = &'a (dyn Fn(&str, f64) + Sync);
 
@@ -116,22 +202,16 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     // A baseline with per-query scores is checked query by query: this run needs them too.
     opts.per_query |= baseline.as_ref().is_some_and(|b| !b.per_query.is_empty());
     let ds = cfg.dataset(&a.data)?;
+    let (queries, announce) = QuerySet::resolve(a.queries, ds.samples.len(), a.data.seed)?;
+    opts.queries = queries;
     if let (Some(b), Some(path)) = (&baseline, &a.check) {
-        let why = report::incomparable(
-            b,
-            &ds.fingerprint(),
-            ds.samples.len(),
-            &opts.method.to_string(),
-            opts.threshold,
-            opts.method.semantic_version(),
-            &opts.ks,
-        );
-        if let Some(why) = why {
-            bail!("cannot check against {}: {why}; make a baseline with the same settings (`embtui eval … --json --out BASELINE`)", path.display());
-        }
+        comparable(b, path, &ds, &opts)?;
     }
     if !ds.has_captions() {
         bail!("{} is a plain image folder: metrics need captions (Flickr30k, Flickr8k or COCO layout); `embtui search` works without them", ds.root.display());
+    }
+    if let Some(line) = announce {
+        say!("{line}");
     }
     let store = Store::open(&cfg.store_dir)?;
     let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
@@ -177,6 +257,32 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(if c.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// Refuses a baseline this run cannot be checked against: other queries, images, relevance or
+/// cut-offs.
+fn comparable(
+    b: &EvalReport,
+    path: &std::path::Path,
+    ds: &Dataset,
+    o: &EvalOptions,
+) -> anyhow::Result<()> {
+    if let Some(why) = report::check::other_draw(b, o.queries.sample()) {
+        bail!("cannot check against {}: {why}", path.display());
+    }
+    let why = report::incomparable(
+        b,
+        &ds.fingerprint(),
+        ds.samples.len(),
+        &o.method.to_string(),
+        o.threshold,
+        o.method.semantic_version(),
+        &o.ks,
+    );
+    if let Some(why) = why {
+        bail!("cannot check against {}: {why}; make a baseline with the same settings (`embtui eval … --json --out BASELINE`)", path.display());
+    }
+    Ok(())
+}
+
 /// The check on stderr (a failed metric as a warning), as JUnit XML and as a Markdown summary
 /// (appended, as `$GITHUB_STEP_SUMMARY` expects).
 fn write_check_outputs(c: &report::check::CheckReport, a: &EvalArgs) -> anyhow::Result<()> {
@@ -202,11 +308,14 @@ fn write_check_outputs(c: &report::check::CheckReport, a: &EvalArgs) -> anyhow::
     Ok(())
 }
 
-/// What caption relevance says about each query, computed once for every model.
+/// What caption relevance says about each query, computed once for every model. Rows are
+/// query slots: slot j is image `queries[j]` (a position in the evaluated images).
 pub struct Truth {
+    /// Gallery size: every evaluated image is a candidate.
     n: usize,
     words: usize,
-    /// Row q, bit d: rel(q, d) ≥ τ (d ≠ q).
+    queries: Vec<usize>,
+    /// Row j, bit d: rel(queries[j], d) ≥ τ (d ≠ queries[j]).
     relevant: Vec<u64>,
     /// R: images relevant to each query.
     pub r: Vec<usize>,
@@ -221,38 +330,39 @@ impl Truth {
         self.relevant[q * self.words + d as usize / 64] >> (d % 64) & 1 == 1
     }
 
-    /// Walks every query's relevance row once (in parallel, one row per thread at a time).
-    pub fn new(rel: &Relevance, o: &EvalOptions) -> Self {
+    /// Walks each query's relevance row once (in parallel, one block of rows per thread at a
+    /// time): O(queries × images) time, queries × images bits.
+    pub fn new(rel: &Relevance, o: &EvalOptions, queries: &[usize]) -> Self {
         let n = rel.len();
         let words = n.div_ceil(64);
         let k = o.k_max();
         // Rows in blocks of TRUTH_ROWS queries: one matrix product per block for semantic
         // relevance.
-        let rows: Vec<(Vec<u64>, usize, Vec<f32>, f64)> = (0..n.div_ceil(TRUTH_ROWS))
-            .into_par_iter()
+        let rows: Vec<(Vec<u64>, usize, Vec<f32>, f64)> = queries
+            .par_chunks(TRUTH_ROWS)
             .map_init(
                 || vec![0f32; TRUTH_ROWS * n],
-                |buf, b| {
-                    let q0 = b * TRUTH_ROWS;
-                    let count = TRUTH_ROWS.min(n - q0);
-                    let block = &mut buf[..count * n];
-                    rel.rows_into(q0, block);
+                |buf, ids| {
+                    let block = &mut buf[..ids.len() * n];
+                    rel.rows_of(ids, block);
                     block
                         .chunks(n)
-                        .enumerate()
-                        .map(|(i, row)| truth_row(row, q0 + i, words, k, o.threshold))
+                        .zip(ids)
+                        .map(|(row, &q)| truth_row(row, q, words, k, o.threshold))
                         .collect::<Vec<_>>()
                 },
             )
             .flatten()
             .collect();
+        let nq = queries.len();
         let mut t = Truth {
             n,
             words,
-            relevant: Vec::with_capacity(n * words),
-            r: Vec::with_capacity(n),
-            ideal: Vec::with_capacity(n),
-            mean_rel: Vec::with_capacity(n),
+            queries: queries.to_vec(),
+            relevant: Vec::with_capacity(nq * words),
+            r: Vec::with_capacity(nq),
+            ideal: Vec::with_capacity(nq),
+            mean_rel: Vec::with_capacity(nq),
         };
         for (bits, r, top, mean) in rows {
             t.relevant.extend(bits);
@@ -325,7 +435,7 @@ impl PerQuery {
     }
 }
 
-/// Every metric of every query, read off each query's exact top list (query order; MAP@R
+/// Every metric of every query, read off each query's exact top list (slot order; MAP@R
 /// and MRR only where something is relevant).
 fn metric_rows(
     lists: &[TopList],
@@ -337,8 +447,9 @@ fn metric_rows(
         .par_iter()
         .enumerate()
         .map(|(q, list)| {
+            let image = truth.queries[q];
             let graded: Vec<f32> =
-                list.iter().take(o.k_max()).map(|&(_, d)| rel.pair(q, d as usize)).collect();
+                list.iter().take(o.k_max()).map(|&(_, d)| rel.pair(image, d as usize)).collect();
             let relevant: Vec<f32> = list
                 .iter()
                 .map(|&(_, d)| if truth.is_relevant(q, d) { 1.0 } else { 0.0 })
@@ -362,7 +473,7 @@ fn metric_rows(
 pub fn random_baseline(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> {
     let m_count = truth.n - 1;
     let depths = truth.list_lengths(o);
-    let rows = (0..truth.n)
+    let rows = (0..truth.r.len())
         .map(|q| {
             let (mean, ideal, r) = (truth.mean_rel[q], &truth.ideal[q], truth.r[q]);
             let mut vals = BTreeMap::new();
@@ -385,7 +496,7 @@ pub fn random_baseline(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> 
 /// anything is relevant, overlap the mean of the best k relevances, p@k min(R, k) / k, MAP@R
 /// and MRR 1 wherever R > 0.
 pub fn oracle(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> {
-    let rows = (0..truth.n)
+    let rows = (0..truth.r.len())
         .map(|q| {
             let (ideal, r) = (&truth.ideal[q], truth.r[q]);
             let mut vals = BTreeMap::new();
@@ -410,24 +521,26 @@ fn ann_recall(
     store: &Store,
     x: &Indexed,
     keep: &[usize],
+    queries: &[usize],
     lists: &[TopList],
 ) -> anyhow::Result<(f64, usize)> {
     let Some(meta) = &x.index else { return Ok((0.0, 0)) };
     let search_k = default_search_k(meta.n_trees);
-    let step = (keep.len() / ANN_QUERIES).max(1);
-    let recalls: Vec<f64> = (0..keep.len())
+    let step = (queries.len() / ANN_QUERIES).max(1);
+    let recalls: Vec<f64> = (0..queries.len())
         .step_by(step)
         .collect::<Vec<_>>()
         .par_iter()
-        .map(|&q| {
+        .map(|&j| {
+            let image = keep[queries[j]];
             let exact: Vec<u32> =
-                lists[q].iter().take(10).map(|&(_, d)| keep[d as usize] as u32).collect();
-            let v = x.vectors[keep[q]].as_deref().unwrap_or(&[]);
+                lists[j].iter().take(10).map(|&(_, d)| keep[d as usize] as u32).collect();
+            let v = x.vectors[image].as_deref().unwrap_or(&[]);
             let ann: Vec<u32> = store
                 .ann(meta, v, 11, Some(search_k))?
                 .into_iter()
                 .map(|(id, _)| id)
-                .filter(|&id| id != keep[q] as u32)
+                .filter(|&id| id != image as u32)
                 .take(10)
                 .collect();
             let hit = exact.iter().filter(|e| ann.contains(e)).count();
@@ -445,8 +558,10 @@ pub fn default_search_k(n_trees: usize) -> usize {
 /// An evaluation: the report plus what the TUI needs to explain it.
 pub struct Evaluation {
     pub report: EvalReport,
-    /// Per model, every metric of every query (query index order).
+    /// Per model, every metric of every query (in the order of `queries`).
     pub per_query: Vec<PerQuery>,
+    /// The queries: positions in the evaluated images, ascending.
+    pub queries: Vec<usize>,
 }
 
 /// One model's rankings and metrics.
@@ -506,19 +621,20 @@ pub fn evaluate_with(
     on_stage: OnStage<'_>,
 ) -> anyhow::Result<Evaluation> {
     let t = Instant::now();
-    let truth = Truth::new(rel, o);
+    let queries = query_positions(keep, &o.queries)?;
+    let truth = Truth::new(rel, o, &queries);
     on_stage(&format!("relevance done in {:.1} s", t.elapsed().as_secs_f64()), 1.0);
     let scored: Vec<Scored> = indexed
         .iter()
         .map(|x| score_model(store, x, keep, &truth, rel, o, on_stage))
         .collect::<anyhow::Result<_>>()?;
     on_stage("intervals and comparisons", 0.0);
-    let mut report = assemble(ds, indexed, keep, &truth, rel, &scored, o);
+    let mut report = assemble(ds, indexed, keep, &truth, &scored, o);
     if o.per_query {
         report.per_query = query_results(ds, keep, &truth, rel, &scored);
     }
     let per_query = scored.into_iter().map(|s| s.per_query).collect();
-    Ok(Evaluation { report, per_query })
+    Ok(Evaluation { report, per_query, queries })
 }
 
 /// Ranks with one model and scores its rankings.
@@ -532,13 +648,23 @@ fn score_model(
     on_stage: OnStage<'_>,
 ) -> anyhow::Result<Scored> {
     let t = Instant::now();
-    let stage = format!("ranking all {} images with {}", keep.len(), x.model);
+    let stage = if truth.queries.len() == keep.len() {
+        format!("ranking all {} images with {}", keep.len(), x.model)
+    } else {
+        format!(
+            "ranking {} queries among {} images with {}",
+            truth.queries.len(),
+            keep.len(),
+            x.model
+        )
+    };
     on_stage(&stage, 0.0);
     let mut flat = Vec::with_capacity(keep.len() * x.dim);
     for &i in keep {
         flat.extend_from_slice(x.vectors[i].as_deref().unwrap_or(&[]));
     }
-    let lists = top_lists(&flat, x.dim, &truth.list_lengths(o), &|f| on_stage(&stage, f));
+    let lengths = truth.list_lengths(o);
+    let lists = top_lists_of(&flat, x.dim, &truth.queries, &lengths, &|f| on_stage(&stage, f));
     drop(flat);
     let metric_rows = metric_rows(&lists, truth, rel, o);
     let rows = if o.per_query {
@@ -551,7 +677,7 @@ fn score_model(
         Vec::new()
     };
     let per_query = PerQuery::from_rows(metric_rows);
-    let (recall, search_k) = ann_recall(store, x, keep, &lists)?;
+    let (recall, search_k) = ann_recall(store, x, keep, &truth.queries, &lists)?;
     store.release_mapped_pages();
     on_stage(&format!("{} ranked and scored in {:.1} s", x.model, t.elapsed().as_secs_f64()), 1.0);
     let meta = x.index.as_ref();
@@ -593,15 +719,16 @@ fn query_results(
     scored: &[Scored],
 ) -> Vec<report::QueryResult> {
     let name = |i: u32| ds.samples[keep[i as usize]].name.clone();
-    (0..keep.len())
-        .map(|q| report::QueryResult {
+    (0..truth.queries.len())
+        .map(|j| (j, truth.queries[j]))
+        .map(|(j, q)| report::QueryResult {
             image: name(q as u32),
             caption: ds.samples[keep[q]].captions.first().cloned().unwrap_or_default(),
-            relevant: truth.r[q],
+            relevant: truth.r[j],
             models: scored
                 .iter()
                 .map(|s| {
-                    let (metrics, top) = &s.rows[q];
+                    let (metrics, top) = &s.rows[j];
                     let top = top
                         .iter()
                         .map(|&(cosine, d)| report::Hit {
@@ -623,7 +750,6 @@ fn assemble(
     indexed: &[Indexed],
     keep: &[usize],
     truth: &Truth,
-    rel: &Relevance,
     scored: &[Scored],
     o: &EvalOptions,
 ) -> EvalReport {
@@ -641,7 +767,7 @@ fn assemble(
     }
     EvalReport {
         schema: report::SCHEMA.into(),
-        dataset: dataset_info(ds, indexed, keep.len(), truth),
+        dataset: dataset_info(ds, indexed, keep.len(), truth, o),
         relevance: RelevanceInfo {
             method: o.method.to_string(),
             threshold: o.threshold,
@@ -654,7 +780,8 @@ fn assemble(
                 )
             },
             semantic: o.method.semantic_version().into(),
-            mean_pair_relevance: truth.mean_rel.iter().sum::<f64>() / rel.len() as f64,
+            mean_pair_relevance: truth.mean_rel.iter().sum::<f64>()
+                / truth.mean_rel.len().max(1) as f64,
             bootstrap_resamples: o.bootstrap,
             seed: o.seed,
         },
@@ -687,7 +814,13 @@ fn comparisons(scored: &[Scored], o: &EvalOptions) -> Vec<Comparison> {
     out
 }
 
-fn dataset_info(ds: &Dataset, indexed: &[Indexed], queries: usize, truth: &Truth) -> DatasetInfo {
+fn dataset_info(
+    ds: &Dataset,
+    indexed: &[Indexed],
+    evaluated: usize,
+    truth: &Truth,
+    o: &EvalOptions,
+) -> DatasetInfo {
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for x in indexed {
@@ -701,7 +834,13 @@ fn dataset_info(ds: &Dataset, indexed: &[Indexed], queries: usize, truth: &Truth
         root: ds.root.display().to_string(),
         format: ds.format.to_string(),
         images: ds.samples.len(),
-        queries,
+        queries: truth.queries.len(),
+        query_sample: o.queries.sample().map(|(size, seed)| report::QuerySample {
+            size,
+            of: evaluated,
+            seed,
+            drawn: report::QUERY_DRAW.into(),
+        }),
         queries_without_relevant: truth.r.iter().filter(|&&r| r == 0).count(),
         skipped,
         issues: ds.issues.len(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::eval::{evaluate, EvalOptions};
+use super::eval::{evaluate, EvalOptions, QuerySet};
 use super::html::thumbnails;
 use super::index::index_all;
 use super::output::{check_writable, say_stages, write_atomic};
@@ -29,13 +29,23 @@ pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
         };
     check_writable(&a.out)?;
     let pick = a.pick.clone().unwrap_or(Pick::Disagree(6));
-    if a.queries.is_empty() && matches!(pick, Pick::Disagree(_)) && a.models.names.len() < 2 {
+    let (count, named) = queries_arg(&a.queries)?;
+    if named.is_empty() && matches!(pick, Pick::Disagree(_)) && a.models.names.len() < 2 {
         bail!("--pick disagree compares models: name two or more with --model, or use --pick random:N or --queries");
     }
     let ds = cfg.dataset(&a.data)?;
     if !ds.has_captions() {
         bail!("{} is a plain image folder: the figure frames neighbours by caption relevance, which needs captions", ds.root.display());
     }
+    let queries = if named.is_empty() {
+        let (set, announce) = QuerySet::resolve(count, ds.samples.len(), a.data.seed)?;
+        if let Some(line) = announce {
+            say!("{line}");
+        }
+        set
+    } else {
+        QuerySet::Images(named_ids(&ds, named)?)
+    };
     let store = Store::open(&cfg.store_dir)?;
     let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
     let k = usize::try_from(a.k).unwrap_or(5);
@@ -47,11 +57,12 @@ pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
         threshold_given: a.threshold.is_some(),
         bootstrap: 100,
         per_query: true,
+        queries,
         ..EvalOptions::default()
     };
     let on_stage = say_stages("figure");
     let rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
-    let chosen = choose(&rep, &a.queries, &pick, a.data.seed)?;
+    let chosen = choose(&rep, named, &pick, a.data.seed)?;
     let spec = spec_of(&rep, &chosen);
     let layout = figure::layout(&spec);
     let names: BTreeSet<String> = layout.tiles.iter().map(|t| t.image.clone()).collect();
@@ -83,6 +94,37 @@ pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--queries N` or `all` (how many to evaluate), or names (the queries themselves).
+fn queries_arg(arg: &[String]) -> anyhow::Result<(Option<crate::cli::QueryCount>, &[String])> {
+    if let [one] = arg {
+        if one == "0" {
+            bail!("--queries 0 evaluates nothing; give at least 1, or `all`");
+        }
+        if let Ok(count) = crate::cli::parse_queries(one) {
+            return Ok((Some(count), &[]));
+        }
+    }
+    Ok((None, arg))
+}
+
+/// Dataset ids of the images named by `--queries a.jpg,b.jpg`.
+fn named_ids(ds: &crate::dataset::Dataset, names: &[String]) -> anyhow::Result<Vec<usize>> {
+    let at: HashMap<&str, usize> =
+        ds.samples.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    names
+        .iter()
+        .map(|n| {
+            at.get(n.as_str()).copied().with_context(|| {
+                format!(
+                    "--queries: no image of the dataset is named {:?}; use names as in the caption file, e.g. {}",
+                    crate::text::sanitize(n),
+                    ds.samples.first().map_or("", |s| s.name.as_str())
+                )
+            })
+        })
+        .collect()
 }
 
 /// The queries (indices into `per_query`) a figure shows: the named ones, the most

@@ -12,7 +12,7 @@ use std::thread;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::eval::{evaluate_with, evaluated_images, relevance_of, EvalOptions};
+use super::eval::{evaluate_with, evaluated_images, relevance_of, EvalOptions, QuerySet};
 use super::index::{index_model, Indexed};
 use super::search::{Query, QueryEmbedders};
 use crate::cli::DEFAULT_BATCH;
@@ -107,12 +107,13 @@ pub fn spawn(
     cfg: Config,
     ds: Dataset,
     entries: Vec<ModelEntry>,
+    queries: QuerySet,
     sink: impl Fn(EngineEvent) -> bool + Send + Sync + 'static,
 ) -> Sender<Request> {
     let (tx, rx) = unbounded::<Request>();
     let sink: Sink = Arc::new(sink);
     thread::spawn(move || {
-        if let Err(e) = serve(&cfg, ds, &entries, &sink, &rx) {
+        if let Err(e) = serve(&cfg, ds, &entries, queries, &sink, &rx) {
             sink(EngineEvent::Error(format!("{e:#}")));
         }
     });
@@ -134,6 +135,7 @@ fn serve(
     cfg: &Config,
     ds: Dataset,
     entries: &[ModelEntry],
+    queries: QuerySet,
     sink: &Sink,
     rx: &Receiver<Request>,
 ) -> anyhow::Result<()> {
@@ -158,7 +160,7 @@ fn serve(
     if loaded.ds.has_captions() && loaded.keep.len() >= 2 {
         let (l, s, c) = (loaded.clone(), sink.clone(), cfg.clone());
         thread::spawn(move || {
-            if let Err(e) = evaluate_in_background(&c, &l, &s) {
+            if let Err(e) = evaluate_in_background(&c, &l, queries, &s) {
                 s(EngineEvent::EvalFailed(format!("{e:#}")));
             }
         });
@@ -191,8 +193,13 @@ fn model_info(x: &Indexed) -> ModelInfo {
 }
 
 /// Builds relevance (published for neighbour answers), then evaluates with progress.
-fn evaluate_in_background(cfg: &Config, l: &Loaded, sink: &Sink) -> anyhow::Result<()> {
-    let o = EvalOptions::default();
+fn evaluate_in_background(
+    cfg: &Config,
+    l: &Loaded,
+    queries: QuerySet,
+    sink: &Sink,
+) -> anyhow::Result<()> {
+    let o = EvalOptions { queries, ..EvalOptions::default() };
     sink(EngineEvent::Evaluating { stage: "caption relevance".into(), done: 0.0 });
     let store = Store::open(&cfg.store_dir)?;
     if l.relevance.get().is_none() {
@@ -213,10 +220,11 @@ fn evaluate_in_background(cfg: &Config, l: &Loaded, sink: &Sink) -> anyhow::Resu
         .per_query
         .iter()
         .map(|pq| {
+            // Images outside a sample of queries keep NaN: browsable, not scored.
             let mut v = vec![f64::NAN; l.ds.samples.len()];
             if let Some(vals) = pq.values.get(&main) {
-                for (p, &i) in l.keep.iter().enumerate() {
-                    v[i] = vals[p];
+                for (&p, &x) in ev.queries.iter().zip(vals) {
+                    v[l.keep[p]] = x;
                 }
             }
             v

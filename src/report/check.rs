@@ -83,6 +83,34 @@ pub struct WorseQuery {
     pub current_top: Vec<Hit>,
 }
 
+/// Why this run's queries (`now`: size and seed of a sample, or every image when `None`) are not
+/// drawn as the baseline's were, with the flags that draw them the same way; None when they
+/// are. Means over different draws differ by chance alone, so a check refuses them.
+pub fn other_draw(baseline: &EvalReport, now: Option<(usize, u64)>) -> Option<String> {
+    let then = baseline.dataset.query_sample.as_ref();
+    let (size, seed) = (now.map(|n| n.0), now.map_or(0, |n| n.1));
+    match (then, size) {
+        (None, None) => None,
+        (Some(t), None) => Some(format!(
+            "the baseline evaluated {} queries drawn with seed {} and this run every image; add --queries {} --seed {}",
+            t.size, t.seed, t.size, t.seed
+        )),
+        (None, Some(n)) => Some(format!(
+            "the baseline evaluated every image as a query ({}) and this run a sample of {n}; add --queries all",
+            baseline.dataset.queries
+        )),
+        (Some(t), Some(n)) if t.size != n || t.seed != seed => Some(format!(
+            "the baseline's queries are {} drawn with seed {} and this run's {n} drawn with seed {seed}; use --queries {} --seed {}",
+            t.size, t.seed, t.size, t.seed
+        )),
+        (Some(t), Some(_)) if t.drawn != super::QUERY_DRAW => Some(format!(
+            "the baseline's queries were drawn another way ({}); make the baseline again with this version",
+            crate::text::sanitize(&t.drawn)
+        )),
+        (Some(_), Some(_)) => None,
+    }
+}
+
 /// Why a baseline's per-query list cannot be paired with this run's (another sample of
 /// queries), or None when they are the same queries in the same order.
 pub fn unpaired(current: &[QueryResult], baseline: &[QueryResult]) -> Option<String> {

@@ -11,11 +11,17 @@ use super::event::{run_loop, Event, Events, Outlets};
 use super::App;
 use crate::cli::{BrowseArgs, ImageProtocol};
 use crate::config::Config;
+use crate::engine::eval::QuerySet;
 use crate::engine::worker;
 
 /// Opens the TUI on a dataset with the given models.
 pub fn browse(cfg: &Config, a: &BrowseArgs) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(&a.data)?;
+    // Refused (or announced) before the terminal is taken over.
+    let (queries, announce) = QuerySet::resolve(a.queries, ds.samples.len(), a.data.seed)?;
+    if let Some(line) = announce {
+        crate::say!("{line}");
+    }
     let entries = cfg.models(&a.models.names)?;
     let items = ds.samples.iter().map(|s| (s.name.clone(), s.captions.clone())).collect();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -40,7 +46,7 @@ pub fn browse(cfg: &Config, a: &BrowseArgs) -> anyhow::Result<ExitCode> {
         thumbs: super::thumbs::spawn(picker, paths, decode, move |k, s, p| {
             tx_t.send(Event::Thumb(k, s, Box::new(p))).is_ok()
         }),
-        engine: worker::spawn(cfg.clone(), ds, entries, move |e| {
+        engine: worker::spawn(cfg.clone(), ds, entries, queries, move |e| {
             tx_e.send(Event::Engine(e)).is_ok()
         }),
         events: events.tx.clone(),

@@ -194,6 +194,10 @@ fn per_query_scores(app: &App, q: usize) -> Option<Line<'static>> {
         .enumerate()
         .filter_map(|(m, n)| Some(format!("{n} {:.2}", app.ndcg(m, q)?)))
         .collect();
+    if parts.is_empty() {
+        // Evaluated on a sample of queries that this image is not in.
+        return Some(Line::from(format!("nDCG@{k}: – (not among the sampled queries)")).dim());
+    }
     Some(Line::from(format!("nDCG@{k}: {}", parts.join(" · "))).bold())
 }
 
@@ -399,8 +403,14 @@ fn metrics(app: &App, frame: &mut Frame, area: Rect) {
         ratatui::layout::Constraint::Min(3),
     ])
     .areas(area);
+    let sampled = r
+        .dataset
+        .query_sample
+        .as_ref()
+        .map(|s| format!(" (seed {}) of {}", s.seed, s.of))
+        .unwrap_or_default();
     let title = format!(
-        "{} queries · relevance {} τ={} · 95% bootstrap CIs",
+        "{} queries{sampled} · relevance {} τ={} · 95% bootstrap CIs",
         r.dataset.queries, r.relevance.method, r.relevance.threshold
     );
     let styled: Vec<Line> = lines

@@ -138,3 +138,25 @@ fn queries_without_a_metric_are_left_out_of_the_pairs() {
     let (a, b) = pairs(&now.per_query, &then.per_query, "m", "ndcg@10");
     assert_eq!((a, b), (vec![0.4, 0.4], vec![0.5, 0.5]));
 }
+
+#[test]
+fn runs_drawn_differently_are_refused_with_the_flags_that_match() {
+    let all = report(0.5);
+    assert!(other_draw(&all, None).is_none(), "every query both times");
+    let why = other_draw(&all, Some((2, 0))).unwrap();
+    assert!(why.contains("add --queries all"), "{why}");
+    let mut sampled = report(0.5);
+    sampled.dataset.query_sample = Some(crate::report::QuerySample {
+        size: 2,
+        of: 3,
+        seed: 7,
+        drawn: crate::report::QUERY_DRAW.into(),
+    });
+    assert!(other_draw(&sampled, Some((2, 7))).is_none(), "the same draw");
+    for now in [Some((2, 8)), Some((1, 7)), None] {
+        let why = other_draw(&sampled, now).unwrap();
+        assert!(why.contains("--queries 2 --seed 7"), "{now:?}: {why}");
+    }
+    sampled.dataset.query_sample.as_mut().unwrap().drawn = "by hand".into();
+    assert!(other_draw(&sampled, Some((2, 7))).unwrap().contains("another way"));
+}
