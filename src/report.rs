@@ -63,6 +63,16 @@ pub struct QuerySample {
     pub drawn: String,
 }
 
+impl DatasetInfo {
+    /// "31783 queries", or "5000 queries drawn with seed 0" for a sample.
+    pub fn queries_label(&self) -> String {
+        match &self.query_sample {
+            Some(q) => format!("{} queries drawn with seed {}", q.size, q.seed),
+            None => format!("{} queries", self.queries),
+        }
+    }
+}
+
 /// How `--queries N --seed S` draws: what a report's `query_sample.drawn` says.
 pub const QUERY_DRAW: &str = "uniform without replacement: SplitMix64(seed) Fisher-Yates over the evaluated images sorted by name, first N kept";
 

@@ -25,7 +25,7 @@ use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn}
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-pub use maintenance::{GcReport, StoreSummary};
+pub use maintenance::{GcReport, ShardRecord, StoreSummary};
 
 /// Bumped when the on-disk layout changes; a store written by a newer embtui is refused.
 pub const STORE_VERSION: u32 = 1;

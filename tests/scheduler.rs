@@ -262,3 +262,76 @@ fn slurm_array_shards_merge_into_the_single_process_result() {
         want - partial
     );
 }
+
+/// `index --shard I/N` over `ds` with `model` into `store`.
+fn index_shard(ds: &Path, store: &Path, model: &str, shard: &str) {
+    let out = embtui()
+        .args(["index", "--device", "cpu", "--model", model, "--shard", shard, "--store"])
+        .arg(store)
+        .arg("--dataset")
+        .arg(ds)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn merge(into: &Path, from: &[&Path]) -> std::process::Output {
+    let mut c = embtui();
+    c.args(["store", "--store"]).arg(into).arg("merge");
+    for f in from {
+        c.arg(f);
+    }
+    c.output().unwrap()
+}
+
+/// Stores of other datasets, other models, or still being written are refused, and a refusal
+/// changes nothing; the right shards merge.
+#[test]
+fn merge_refuses_other_datasets_other_models_and_stores_being_written() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let tmp = tempfile::tempdir().unwrap();
+    let a = flickr8k_subset(&data, &tmp.path().join("a"), 30);
+    let b = flickr8k_subset(&data, &tmp.path().join("b"), 20);
+    let s = |n: &str| tmp.path().join(n);
+    index_shard(&a, &s("a0"), "efficientnet-lite0", "0/2");
+    index_shard(&a, &s("a1"), "efficientnet-lite0", "1/2");
+    index_shard(&b, &s("b1"), "efficientnet-lite0", "1/2");
+    index_shard(&a, &s("a1-nsfw"), "open-nsfw", "1/2");
+    index_shard(&a, &s("a1-of-3"), "efficientnet-lite0", "1/3");
+    let into = s("merged");
+    let out = merge(&into, &[&s("a0"), &s("b1")]);
+    fails_with(&out, 2, "merge the shards of one dataset selection");
+    let out = merge(&into, &[&s("a0"), &s("a1-nsfw")]);
+    fails_with(&out, 2, "every shard store must hold the same models");
+    let out = merge(&into, &[&s("a0"), &s("a1-of-3")]);
+    fails_with(&out, 2, "was split into 2 shards and");
+    assert!(vectors(&into).is_empty(), "a refused merge copies nothing: {:?}", vectors(&into));
+
+    // A store an index run is writing into cannot be merged into, nor merged from.
+    let mut writer = embtui_process()
+        .args(["index", "--device", "cpu", "--limit", "600", "--model", "dinov2-s14-imgfocus"])
+        .arg("--store")
+        .arg(&into)
+        .arg("--dataset")
+        .arg(data.join("flickr8k-1k"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_line(&mut writer, |l| l.contains(" images, "));
+    let busy_into = merge(&into, &[&s("a0"), &s("a1")]);
+    let busy_from = merge(&s("other"), &[&into]);
+    let still_writing = writer.try_wait().unwrap().is_none();
+    let finished = writer.wait().unwrap();
+    assert!(finished.success());
+    if still_writing {
+        fails_with(&busy_into, 2, "is being written by another embtui run");
+        fails_with(&busy_from, 2, "is still being written");
+    } else {
+        eprintln!("the index run ended before both merges were tried: their refusal is not checked this time");
+    }
+    // The right shards merge once nothing writes: 30 photos of lite0.
+    let out = merge(&into, &[&s("a0"), &s("a1")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(vectors(&into)["efficientnet-lite0"], 30);
+}

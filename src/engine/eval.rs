@@ -848,3 +848,35 @@ fn dataset_info(
         truncated_accepted: indexed.iter().map(|x| x.truncated).max().unwrap_or(0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_threshold_a_sample_is_the_default_and_is_announced() {
+        let (set, said) = QuerySet::resolve(None, SAMPLE_ABOVE, 0).unwrap();
+        assert_eq!((set, said), (QuerySet::All, None), "at the threshold: every query");
+        let (set, said) = QuerySet::resolve(None, 123_287, 4).unwrap();
+        assert_eq!(set, QuerySet::Sample { size: DEFAULT_QUERIES, seed: 4 });
+        let said = said.unwrap();
+        assert!(said.contains("123287 images") && said.contains("--queries all"), "{said}");
+        let (set, said) = QuerySet::resolve(Some(QueryCount::All), 123_287, 4).unwrap();
+        assert_eq!((set, said), (QuerySet::All, None));
+        let err = QuerySet::resolve(Some(QueryCount::Sample(11)), 10, 0).unwrap_err();
+        assert!(err.to_string().contains("ask for at most 10"), "{err}");
+    }
+
+    #[test]
+    fn query_positions_draw_sorted_and_map_named_images() {
+        let keep = [0, 2, 3, 5, 8, 9];
+        let s = query_positions(&keep, &QuerySet::Sample { size: 3, seed: 1 }).unwrap();
+        assert_eq!(s.len(), 3);
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
+        assert_eq!(s, query_positions(&keep, &QuerySet::Sample { size: 3, seed: 1 }).unwrap());
+        // Dataset ids 8 and 2 are at positions 4 and 1 of `keep`; id 4 was not embedded.
+        assert_eq!(query_positions(&keep, &QuerySet::Images(vec![8, 2])).unwrap(), [1, 4]);
+        assert!(query_positions(&keep, &QuerySet::Images(vec![4])).is_err());
+        assert_eq!(query_positions(&keep, &QuerySet::All).unwrap(), [0, 1, 2, 3, 4, 5]);
+    }
+}

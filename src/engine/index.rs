@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::hash::Shard;
 use crate::model::ModelEntry;
-use crate::store::{FileStamp, IndexMeta, Provenance, Store, DEFAULT_N_TREES, SEED};
+use crate::store::{FileStamp, IndexMeta, Provenance, ShardRecord, Store, DEFAULT_N_TREES, SEED};
 use crate::{say, warn};
 
 /// `embtui index`.
@@ -124,6 +124,8 @@ pub fn index_model(
     }
     let sha =
         crate::hash::model_sha256(&path).with_context(|| format!("hashing {}", path.display()))?;
+    // Held until this model's vectors and index are written: `store merge` waits for it.
+    let _writing = store.writing();
     let mut hashes = content_hashes(store, ds)?;
     let mut skipped = Vec::new();
     for (i, h) in hashes.iter_mut().enumerate() {
@@ -157,10 +159,21 @@ pub fn index_model(
         .filter(|&i| wanted[i].is_some() && vectors[i].is_none())
         .map(|i| Job { key: i, path: ds.samples[i].path.clone() })
         .collect();
+    let mut record = shard.map(|s| ShardRecord {
+        images: wanted.iter().filter(|w| w.is_some()).count(),
+        ..shard_record(entry, &sha, ds, s)
+    });
+    if let Some(r) = &record {
+        store.record_shard(r)?;
+    }
     let mut run = Run { embedded: 0, truncated: 0, seconds: 0.0, start_seconds: 0.0, device: None };
     if !jobs.is_empty() {
         let r = IndexRun { cfg, store, ds, entry, sha: &sha, batch, on_progress };
         run = r.embed_missing(&jobs, &wanted, &mut vectors, &mut skipped)?;
+    }
+    if let Some(r) = &mut record {
+        r.finished = true;
+        store.record_shard(r)?;
     }
     let provenance = store.provenance(&sha)?;
     let index = match shard {
@@ -185,6 +198,20 @@ pub fn index_model(
         provenance,
         truncated: run.truncated,
     })
+}
+
+/// What a shard task records before it embeds (`finished` set once it has).
+fn shard_record(entry: &ModelEntry, sha: &str, ds: &Dataset, s: Shard) -> ShardRecord {
+    ShardRecord {
+        model: entry.name.clone(),
+        model_sha256: sha.to_owned(),
+        dataset_root: ds.root.display().to_string(),
+        dataset_fingerprint: ds.fingerprint(),
+        index: s.index,
+        count: s.count,
+        images: 0,
+        finished: false,
+    }
 }
 
 /// What one embedding run did.

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use crate::cli::{StoreAction, StoreArgs};
 use crate::config::Config;
 use crate::say;
-use crate::store::maintenance::Current;
-use crate::store::{GcReport, Store, StoreSummary};
+use crate::store::maintenance::{merge_conflict, Current};
+use crate::store::{GcReport, ShardRecord, Store, StoreSummary};
 use crate::text::sanitize;
 
 /// `embtui store …`.
@@ -33,25 +33,47 @@ pub fn run(cfg: &Config, a: &StoreArgs) -> anyhow::Result<ExitCode> {
                 write!(out, "{}", fit_lines(&gc_text(&r, *dry_run)))?;
             }
         }
-        Some(StoreAction::Merge { sources }) => {
-            for src in sources {
-                if std::fs::canonicalize(src).ok() == std::fs::canonicalize(&cfg.store_dir).ok() {
-                    anyhow::bail!(
-                        "{} is the store being merged into; pass other stores",
-                        src.display()
-                    );
-                }
-                if !src.join("data.mdb").is_file() {
-                    anyhow::bail!("{} holds no embtui store (no data.mdb)", src.display());
-                }
-                let other = Store::open(src)?;
-                let (copied, present) = store.merge_from(&other)?;
-                say!("{}: {copied} vectors copied, {present} already here", src.display());
-            }
-            say!("merged into {}; `embtui index` or `eval` builds the indexes from the merged vectors", cfg.store_dir.display());
-        }
+        Some(StoreAction::Merge { sources }) => merge(cfg, &store, sources)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `store merge`: every source checked first (a store, not the destination, not being
+/// written, shards of one dataset selection, split and model set, each finished), then copied;
+/// a refusal changes nothing.
+fn merge(cfg: &Config, store: &Store, sources: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let Some(_merging) = store.try_merging() else {
+        anyhow::bail!("{} is being written by another embtui run (index, eval or browse embedding into it); merge when it has finished (nothing was changed)", cfg.store_dir.display());
+    };
+    let mut opened = Vec::new();
+    for src in sources {
+        if std::fs::canonicalize(src).ok() == std::fs::canonicalize(&cfg.store_dir).ok() {
+            anyhow::bail!("{} is the store being merged into; pass other stores", src.display());
+        }
+        if !src.join("data.mdb").is_file() {
+            anyhow::bail!("{} holds no embtui store (no data.mdb)", src.display());
+        }
+        let other = Store::open(src)?;
+        let Some(hold) = other.try_merging() else {
+            anyhow::bail!("{} is still being written (its task is running); merge when it has finished (nothing was changed)", src.display());
+        };
+        let records = other.shards()?;
+        opened.push((src.display().to_string(), other, records, hold));
+    }
+    let named: Vec<(String, Vec<ShardRecord>)> =
+        opened.iter().map(|(n, _, r, _)| (n.clone(), r.clone())).collect();
+    if let Some(why) = merge_conflict(&named) {
+        anyhow::bail!("cannot merge: {why} (nothing was changed)");
+    }
+    for (name, other, _, _) in &opened {
+        let (copied, present) = store.merge_from(other)?;
+        say!("{name}: {copied} vectors copied, {present} already here");
+    }
+    say!(
+        "merged into {}; `embtui index` or `eval` builds the indexes from the merged vectors",
+        cfg.store_dir.display()
+    );
+    Ok(())
 }
 
 /// The manifest's models and the sha256 of their installed files.

@@ -67,9 +67,9 @@ pub fn markdown(r: &EvalReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{} images ({} queries) of `{}` ({}); caption relevance {} τ = {}; {} bootstrap resamples; embtui {}.",
+        "\n{} images ({}) of `{}` ({}); caption relevance {} τ = {}; {} bootstrap resamples; embtui {}.",
         r.dataset.images,
-        r.dataset.queries,
+        r.dataset.queries_label(),
         md_cell(&r.dataset.root),
         r.dataset.format,
         r.relevance.method,

@@ -65,12 +65,12 @@ fn header(s: &mut String, r: &EvalReport) {
     let rel = &r.relevance;
     let _ = write!(
         s,
-        "<h1>Which embedding model to trust: {}</h1>\n<p class=\"meta\"><code>{}</code> ({}) · {} images, {} queries ({} with no relevant image at τ) · caption relevance <b>{}</b>, τ = {} ({}) · 95% intervals from {} bootstrap resamples of the queries",
+        "<h1>Which embedding model to trust: {}</h1>\n<p class=\"meta\"><code>{}</code> ({}) · {} images, {} ({} with no relevant image at τ) · caption relevance <b>{}</b>, τ = {} ({}) · 95% intervals from {} bootstrap resamples of the queries",
         models_line(r),
         esc(&d.root),
         esc(&d.format),
         d.images,
-        d.queries,
+        d.queries_label(),
         d.queries_without_relevant,
         esc(&rel.method),
         rel.threshold,

@@ -147,8 +147,11 @@ fn provenance_lines(r: &EvalReport, names: &[String], width: usize) -> Vec<Strin
 pub fn table(r: &EvalReport, width: usize) -> String {
     let mut out = String::new();
     let head = format!(
-        ": {} images, {} queries, relevance {} τ={}",
-        r.dataset.images, r.dataset.queries, r.relevance.method, r.relevance.threshold
+        ": {} images, {}, relevance {} τ={}",
+        r.dataset.images,
+        r.dataset.queries_label(),
+        r.relevance.method,
+        r.relevance.threshold
     );
     let root_room = width.saturating_sub(head.chars().count() + 8 + r.dataset.format.len() + 3);
     let line =

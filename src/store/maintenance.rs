@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use heed::types::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{IndexMeta, Provenance, Result, Store, StoreError};
 
@@ -323,4 +323,131 @@ impl Store {
         }
         Ok((copied, present))
     }
+}
+
+/// What a shard task records in its store (`index --shard`), one per model and dataset
+/// selection: `store merge` refuses to combine shards of different datasets or models, split
+/// differently, or not finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    pub model: String,
+    pub model_sha256: String,
+    pub dataset_root: String,
+    pub dataset_fingerprint: String,
+    pub index: u64,
+    pub count: u64,
+    /// Images of the selection in this shard.
+    pub images: usize,
+    /// False from the start of the task until every image of the shard has a vector (or was
+    /// skipped as unreadable).
+    pub finished: bool,
+}
+
+/// Held (shared) by every run while it writes vectors into a store; `store merge` takes it
+/// exclusively and refuses when it cannot: a merge neither reads a shard still being written
+/// nor writes into a store that an index run is filling. Released on drop.
+pub struct Writing(std::fs::File);
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+fn writing_file(dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(dir.join("writing.lock"))
+}
+
+impl Store {
+    /// Marks this process as writing (waits while a merge holds the store).
+    pub fn writing(&self) -> Option<Writing> {
+        let f = writing_file(&self.path).ok()?;
+        if f.try_lock_shared().is_err() {
+            crate::say!(
+                "{} is being merged into; waiting for `store merge` to finish",
+                self.path.display()
+            );
+            f.lock_shared().ok()?;
+        }
+        Some(Writing(f))
+    }
+
+    /// The exclusive hold of a merge, or None while another run writes into the store.
+    pub fn try_merging(&self) -> Option<Writing> {
+        let f = writing_file(&self.path).ok()?;
+        f.try_lock().ok()?;
+        Some(Writing(f))
+    }
+
+    pub fn record_shard(&self, r: &ShardRecord) -> Result<()> {
+        let key = format!("shard/{}/{}", r.model_sha256, r.dataset_fingerprint);
+        let json = serde_json::to_string(r).map_err(|e| self.corrupt(e))?;
+        self.write(|wtxn| {
+            self.meta.put(wtxn, &key, &json).map_err(self.lmdb("writing a shard record"))
+        })
+    }
+
+    /// The shard records of this store (none unless it was written by `index --shard`).
+    pub fn shards(&self) -> Result<Vec<ShardRecord>> {
+        let rtxn = self.rtxn()?;
+        let mut out = Vec::new();
+        for item in self.meta.prefix_iter(&rtxn, "shard/").map_err(self.lmdb("listing shards"))? {
+            let (_, v) = item.map_err(self.lmdb("listing shards"))?;
+            out.push(serde_json::from_str(v).map_err(|e| self.corrupt(e))?);
+        }
+        Ok(out)
+    }
+}
+
+/// Why the stores of `shards` (each store's name and records) must not be merged, or None.
+/// Stores without records (plain caches) are not judged.
+pub fn merge_conflict(shards: &[(String, Vec<ShardRecord>)]) -> Option<String> {
+    let judged: Vec<&(String, Vec<ShardRecord>)> =
+        shards.iter().filter(|(_, r)| !r.is_empty()).collect();
+    for (store, records) in &judged {
+        if let Some(r) = records.iter().find(|r| !r.finished) {
+            return Some(format!(
+                "{store}: shard {}/{} of {} did not finish ({} images in it); run that task again (it resumes from what it embedded), then merge",
+                r.index, r.count, r.model, r.images
+            ));
+        }
+    }
+    let first = judged.first()?;
+    let r0 = &first.1[0];
+    let models = |rs: &[ShardRecord]| -> Vec<String> {
+        let mut m: Vec<String> =
+            rs.iter().map(|r| format!("{} ({:.12})", r.model, r.model_sha256)).collect();
+        m.sort();
+        m.dedup();
+        m
+    };
+    for (store, records) in &judged {
+        if let Some(r) = records.iter().find(|r| r.dataset_fingerprint != r0.dataset_fingerprint) {
+            return Some(format!(
+                "{} holds shards of {} (selection {}) and {store} of {} (selection {}); merge the shards of one dataset selection",
+                first.0, r0.dataset_root, r0.dataset_fingerprint, r.dataset_root, r.dataset_fingerprint
+            ));
+        }
+        if let Some(r) = records.iter().find(|r| r.count != r0.count) {
+            return Some(format!(
+                "{} was split into {} shards and {store} into {}; merge the shards of one split",
+                first.0, r0.count, r.count
+            ));
+        }
+        let (a, b) = (models(&first.1), models(records));
+        if a != b {
+            return Some(format!(
+                "{} holds {} and {store} holds {}; every shard store must hold the same models (run every task with the same --model and model files)",
+                first.0,
+                a.join(", "),
+                b.join(", ")
+            ));
+        }
+    }
+    None
 }

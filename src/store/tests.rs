@@ -301,3 +301,34 @@ fn mapped_ranges_are_read_from_the_kernel_listing() {
         [(0x7f00_0000_0000, 0x7f00_0040_0000)]
     );
 }
+
+fn shard(index: u64, count: u64, model: &str, fingerprint: &str, finished: bool) -> ShardRecord {
+    ShardRecord {
+        model: model.into(),
+        model_sha256: format!("{model}-sha-0123456789"),
+        dataset_root: format!("/data/{fingerprint}"),
+        dataset_fingerprint: fingerprint.into(),
+        index,
+        count,
+        images: 10,
+        finished,
+    }
+}
+
+#[test]
+fn merge_conflicts_name_the_stores_and_the_fix() {
+    let ok = |i: u64| ("s".to_owned() + &i.to_string(), vec![shard(i, 2, "m", "fp", true)]);
+    assert_eq!(super::maintenance::merge_conflict(&[ok(0), ok(1)]), None);
+    // A plain cache (no shard records) is not judged.
+    assert_eq!(super::maintenance::merge_conflict(&[ok(0), ("cache".into(), vec![])]), None);
+    let cases = [
+        (shard(1, 2, "m", "fp", false), "did not finish"),
+        (shard(1, 2, "m", "other", true), "merge the shards of one dataset selection"),
+        (shard(1, 3, "m", "fp", true), "split into 2 shards and b into 3"),
+        (shard(1, 2, "n", "fp", true), "every shard store must hold the same models"),
+    ];
+    for (b, want) in cases {
+        let why = super::maintenance::merge_conflict(&[ok(0), ("b".into(), vec![b])]).unwrap();
+        assert!(why.contains(want), "{why}");
+    }
+}
