@@ -101,6 +101,9 @@ pub(crate) struct Captions {
     pub by_image: HashMap<String, Vec<String>>,
     pub split: HashMap<String, String>,
     pub issues: Vec<Issue>,
+    /// Non-empty when the images lie in these subfolders of the image folder, one per split
+    /// (COCO's `train2017/` and `val2017/`): an image's folder is its split.
+    pub folders: Vec<String>,
 }
 
 impl Captions {
@@ -253,7 +256,11 @@ impl Dataset {
         images_dir: PathBuf,
         sel: &Selection,
     ) -> Result<Self> {
-        let Listing { names: on_disk, refused } = listing(&images_dir)?;
+        let Listing { names: on_disk, refused } = if caps.folders.is_empty() {
+            listing(&images_dir)?
+        } else {
+            listing_in(&images_dir, &caps.folders)?
+        };
         for (name, why) in refused.iter().take(20) {
             caps.issue(
                 "images",
@@ -281,7 +288,18 @@ impl Dataset {
             };
             return Err(DatasetError::Empty { root: root.to_owned(), hint });
         }
-        let samples = samples(names, &images_dir);
+        let samples = if caps.folders.is_empty() {
+            samples(names, &images_dir)
+        } else {
+            // Each image in its split's folder.
+            let mut s = samples(names, &images_dir);
+            for x in &mut s {
+                if let Some(folder) = caps.split.get(&x.name) {
+                    x.path = images_dir.join(folder).join(&x.name);
+                }
+            }
+            s
+        };
         Ok(Self {
             root: root.to_owned(),
             format,
@@ -398,6 +416,18 @@ fn select(mut names: Vec<(String, Vec<String>)>, sel: &Selection) -> Vec<(String
 /// left out.
 fn list_images(dir: &Path) -> Result<Vec<String>> {
     listing(dir).map(|l| l.names)
+}
+
+/// The images of several subfolders of `dir` as one listing (names are unique across them:
+/// the captions name each image's folder).
+fn listing_in(dir: &Path, folders: &[String]) -> Result<Listing> {
+    let mut all = Listing { names: Vec::new(), refused: Vec::new() };
+    for f in folders {
+        let Listing { names, refused } = listing(&dir.join(f))?;
+        all.names.extend(names);
+        all.refused.extend(refused);
+    }
+    Ok(all)
 }
 
 /// An image folder's usable names and the image files refused for their names.

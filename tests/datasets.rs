@@ -167,3 +167,69 @@ fn caption_line_order_does_not_change_anything() {
     };
     assert_eq!(run(&src), run(&dst));
 }
+
+/// COCO as distributed: `captions_train2017.json` and `captions_val2017.json` with their
+/// `train2017/` and `val2017/` folders are one dataset of both splits (the 159 real COCO
+/// photos, 100 moved to a train split here); `--split` keeps one; every image is embedded
+/// from its own folder.
+#[test]
+fn coco_with_train_and_val_files_reads_both_splits_from_their_folders() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let src = data.join("coco-val2017-159");
+    let coco: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(src.join("annotations/captions_val2017.json")).unwrap(),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("coco");
+    std::fs::create_dir_all(ds.join("annotations")).unwrap();
+    let images = coco["images"].as_array().unwrap();
+    for (split, part) in [("train2017", &images[..100]), ("val2017", &images[100..])] {
+        std::fs::create_dir_all(ds.join(split)).unwrap();
+        let ids: std::collections::BTreeSet<u64> =
+            part.iter().map(|i| i["id"].as_u64().unwrap()).collect();
+        for i in part {
+            let name = i["file_name"].as_str().unwrap();
+            std::os::unix::fs::symlink(src.join("val2017").join(name), ds.join(split).join(name))
+                .unwrap();
+        }
+        let anns: Vec<&serde_json::Value> = coco["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| ids.contains(&a["image_id"].as_u64().unwrap()))
+            .collect();
+        let doc =
+            serde_json::json!({"info": {}, "licenses": [], "images": part, "annotations": anns});
+        std::fs::write(ds.join(format!("annotations/captions_{split}.json")), doc.to_string())
+            .unwrap();
+    }
+    let look = |extra: &[&str]| {
+        json(
+            &embtui()
+                .args(["dataset", "--json", "--dataset"])
+                .arg(&ds)
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let both = look(&[]);
+    assert_eq!(both["format"], "coco", "{both}");
+    assert_eq!(both["images"], 159, "{both}");
+    assert_eq!(both["captions"], 795, "{both}");
+    assert_eq!(look(&["--split", "val2017"])["images"], 59);
+    assert_eq!(look(&["--split", "train2017"])["images"], 100);
+    // Embedding opens each photo in its own split's folder: nothing skipped.
+    let out = embtui()
+        .args(["index", "--device", "cpu", "--model", "efficientnet-lite0", "--store"])
+        .arg(tmp.path().join("store"))
+        .arg("--dataset")
+        .arg(&ds)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("159 embedded") && err.contains("0 skipped"), "{err}");
+}

@@ -49,17 +49,57 @@ pub fn captions(root: &Path) -> Result<(Captions, Result<PathBuf>)> {
         });
     };
     let mut caps = Captions::default();
-    let file = super::read::TextFile::open(&path)?;
+    if files.len() == 1 {
+        let stem = read_file(&path, &mut caps)?;
+        return Ok((caps, find_dir(root, &[&stem, "val2017", "train2017", "images"])));
+    }
+    // Several files (captions_train2017.json and captions_val2017.json): one dataset of every
+    // split, each split's images in the folder named like its file.
+    for path in &files {
+        let stem = read_file(path, &mut caps)?;
+        if !root.join(&stem).is_dir() {
+            return Err(DatasetError::NoImages {
+                root: root.to_owned(),
+                looked: format!(
+                    "{stem}/ (the images of {}); or pass --split to read one file's images",
+                    file_label(path)
+                ),
+            });
+        }
+        caps.folders.push(stem);
+    }
+    Ok((caps, Ok(root.to_owned())))
+}
+
+/// Adds one COCO captions file's captions (its images' split is the file's stem: `val2017`
+/// for `captions_val2017.json`); returns the stem.
+fn read_file(path: &Path, caps: &mut Captions) -> Result<String> {
+    let file = super::read::TextFile::open(path)?;
     let parsed: CocoFile = file.json("COCO captions JSON")?;
     let names: HashMap<u64, &str> =
         parsed.images.iter().map(|i| (i.id, i.file_name.as_str())).collect();
-    let file = file_label(&path);
+    let label = file_label(path);
+    let stem = label.trim_start_matches("captions_").trim_end_matches(".json").to_owned();
     for a in &parsed.annotations {
-        match names.get(&a.image_id) {
-            Some(name) => caps.add(&file, None, name, &a.caption),
-            None => caps.issue(&file, None, format!("caption for unknown image_id {}", a.image_id)),
+        let Some(&name) = names.get(&a.image_id) else {
+            caps.issue(&label, None, format!("caption for unknown image_id {}", a.image_id));
+            continue;
+        };
+        match caps.split.get(name) {
+            Some(other) if *other != stem => caps.issue(
+                &label,
+                None,
+                format!(
+                    "image {} is also in split {}; its captions here are left out",
+                    crate::text::sanitize(name),
+                    crate::text::sanitize(other)
+                ),
+            ),
+            _ => {
+                caps.add(&label, None, name, &a.caption);
+                caps.split.insert(name.to_owned(), stem.clone());
+            }
         }
     }
-    let stem = file.trim_start_matches("captions_").trim_end_matches(".json").to_owned();
-    Ok((caps, find_dir(root, &[&stem, "val2017", "train2017", "images"])))
+    Ok(stem)
 }
