@@ -462,8 +462,9 @@ fn models_lists_the_zoo_with_verified_hashes() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
         v.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    // The four offline models first (a working tree may hold more: `just fp16` adds variants).
     assert_eq!(
-        names,
+        names[..4],
         ["efficientnet-lite0", "efficientnet-lite2", "open-nsfw", "dinov2-s14-imgfocus"]
     );
     assert!(v.as_array().unwrap().iter().all(|m| m["verified"] == true), "{v}");
