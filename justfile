@@ -153,6 +153,12 @@ bench-scale *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/scale.py {{ARGS}}
 
+# Sampled queries vs every query at Flickr30k size on the store bench-scale filled: is each
+# `--queries 5000` mean inside the full run's 95% interval, and do the models keep their order?
+[doc("--queries 5000 vs every query at Flickr30k size (needs the bench-scale store).")]
+bench-queries *ARGS: setup build
+    {{py}} bench/queries.py {{ARGS}}
+
 # 12-megapixel photos (4032×3024, generated from the real ones): DCT-scaled vs exact decode vs the
 # PIL loop, and their parity (docs/performance.md "Large photos").
 [doc("12-megapixel photos: DCT-scaled vs exact decode vs the PIL loop, and their parity.")]
