@@ -17,7 +17,9 @@ struct Tmux {
 impl Tmux {
     fn start(name: &str, cmd: &str, size: (u16, u16)) -> Option<Self> {
         tmux()?;
-        let _ = Command::new("tmux").args(["kill-session", "-t", name]).output();
+        // `=name`: exactly this session (a bare `-t name` also matches sessions whose names
+        // start with it, and would kill another test's terminal).
+        let _ = Command::new("tmux").args(["kill-session", "-t", &format!("={name}")]).output();
         let (w, h) = (size.0.to_string(), size.1.to_string());
         let st = Command::new("tmux")
             .args(["new-session", "-d", "-s", name, "-x", &w, "-y", &h, cmd])
@@ -106,7 +108,8 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+        let _ =
+            Command::new("tmux").args(["kill-session", "-t", &format!("={}", self.name)]).output();
     }
 }
 
@@ -134,7 +137,7 @@ fn browse_steps_through_queries_views_and_quits_cleanly() {
         &data.join("flickr8k-1k"),
         "--limit 80 --model efficientnet-lite0,open-nsfw",
     );
-    let t = require!(Tmux::start("embtui-e2e", &cmd, (150, 48)));
+    let t = require!(Tmux::start("embtui-e2e-browse", &cmd, (150, 48)));
     t.wait_for(" ready ", 180);
     // Neighbours and their thumbnails arrive from the workers just after.
     let s = t.wait_until("neighbours with half-block thumbnails", 30, |s| {
