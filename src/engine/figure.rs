@@ -111,16 +111,26 @@ fn queries_arg(arg: &[String]) -> anyhow::Result<(Option<crate::cli::QueryCount>
 
 /// Dataset ids of the images named by `--queries a.jpg,b.jpg`.
 fn named_ids(ds: &crate::dataset::Dataset, names: &[String]) -> anyhow::Result<Vec<usize>> {
-    let at: HashMap<&str, usize> =
-        ds.samples.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    positions(names, ds.samples.iter().map(|s| s.name.as_str()), "image of the dataset")
+}
+
+/// Where each of `names` is among `items`; an unknown name is an error naming the first item
+/// as an example.
+fn positions<'a>(
+    names: &[String],
+    items: impl Iterator<Item = &'a str>,
+    what: &str,
+) -> anyhow::Result<Vec<usize>> {
+    let items: Vec<&str> = items.collect();
+    let at: HashMap<&str, usize> = items.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     names
         .iter()
         .map(|n| {
             at.get(n.as_str()).copied().with_context(|| {
                 format!(
-                    "--queries: no image of the dataset is named {:?}; use names as in the caption file, e.g. {}",
+                    "--queries: no {what} is named {:?}; use names as in the caption file, e.g. {}",
                     crate::text::sanitize(n),
-                    ds.samples.first().map_or("", |s| s.name.as_str())
+                    items.first().copied().unwrap_or("")
                 )
             })
         })
@@ -137,20 +147,7 @@ fn choose(
 ) -> anyhow::Result<Vec<usize>> {
     let pq = &rep.per_query;
     if !named.is_empty() {
-        let at: HashMap<&str, usize> =
-            pq.iter().enumerate().map(|(i, q)| (q.image.as_str(), i)).collect();
-        return named
-            .iter()
-            .map(|n| {
-                at.get(n.as_str()).copied().with_context(|| {
-                    format!(
-                        "--queries: no evaluated image is named {:?}; use names as in the caption file, e.g. {}",
-                        crate::text::sanitize(n),
-                        pq.first().map_or("", |q| q.image.as_str())
-                    )
-                })
-            })
-            .collect();
+        return positions(named, pq.iter().map(|q| q.image.as_str()), "evaluated image");
     }
     Ok(match *pick {
         Pick::Disagree(n) => report::most_disagreeing(pq, &rep.main_metric(), n),
