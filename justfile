@@ -153,11 +153,19 @@ bench-scale *ARGS: setup build
     {{py}} -m pip install -q --disable-pip-version-check -r bench/requirements.txt
     {{py}} bench/scale.py {{ARGS}}
 
-# Sampled queries vs every query at Flickr30k size on the store bench-scale filled: is each
-# `--queries 5000` mean inside the full run's 95% interval, and do the models keep their order?
+# Sampled queries vs every query at Flickr30k size on the store bench-scale filled: per seed
+# (0-3), is each `--queries 5000` interval around the full mean, and do the models keep their order?
 [doc("--queries 5000 vs every query at Flickr30k size (needs the bench-scale store).")]
 bench-queries *ARGS: setup build
     {{py}} bench/queries.py {{ARGS}}
+
+# COCO at full size on the bench-scale store: make_coco.py --links (123,287 photos over the
+# 31,783 of bench-scale, COCO's two caption files), then parse, `eval --queries 5000` of the
+# four models and an all-queries eval of one at 10k / 31k / 123k, and the TUI's first frame.
+[doc("COCO at full size (123,287 photos, 616k captions): parse, sampled and full eval at 10k/31k/123k, TUI.")]
+bench-coco *ARGS: setup build
+    [ -d .bench/coco/annotations ] || {{py}} bench/make_coco.py .bench/coco --links
+    {{py}} bench/coco.py {{ARGS}}
 
 # 12-megapixel photos (4032×3024, generated from the real ones): DCT-scaled vs exact decode vs the
 # PIL loop, and their parity (docs/performance.md "Large photos").

@@ -13,8 +13,13 @@ the total is COCO's 616,767. Photos: photo i < --reuse (31,783 by default) is a 
 i of a Flickr30k-shaped set made by make_flickr30k.py (same bytes, same captions: vectors
 already in a store are reused by content); the others are new unique variants (crop, flip,
 size, JPEG quality) of the 1,000 real Flickr8k photos. Every file's bytes differ.
+With --links the photos past --reuse are links too (photo i -> Flickr30k photo i mod --reuse):
+123,287 files over 31,783 distinct photos, so a store that holds the Flickr30k-size set's
+vectors needs no new embedding. For timing eval at COCO size (its cost depends on the number
+of images, the vector width and the captions, not on whether photos repeat); metric values on
+such a set say nothing about the models.
 
-Usage: bench/make_coco.py OUT [--n 123287] [--val 5000] [--f30k .bench/f30k] [--reuse 31783]
+Usage: bench/make_coco.py OUT [--n 123287] [--val 5000] [--f30k .bench/f30k] [--reuse 31783] [--links]
 """
 import argparse
 import json
@@ -34,6 +39,8 @@ def main():
     ap.add_argument("--val", type=int, default=5000)
     ap.add_argument("--f30k", default=os.path.join(os.path.dirname(__file__), "..", ".bench", "f30k"))
     ap.add_argument("--reuse", type=int, default=31783)
+    ap.add_argument("--links", action="store_true",
+                    help="photos past --reuse link to Flickr30k photo i mod --reuse (no new photos)")
     ap.add_argument("--captions", default=os.path.join(SHARED, "captions-only", "Flickr8k.token.txt"))
     ap.add_argument("--photos", default=os.path.join(SHARED, "flickr8k-1k", "Images"))
     a = ap.parse_args()
@@ -56,8 +63,11 @@ def main():
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name)
         key, caps = sets[i % len(sets)]
-        reused = os.path.join(f30k_images, f"{10_000_000 + i}.jpg")
-        if i < a.reuse and os.path.exists(reused):
+        j = i % a.reuse if a.links else i
+        reused = os.path.join(f30k_images, f"{10_000_000 + j}.jpg")
+        if a.links and not os.path.exists(reused):
+            sys.exit(f"--links: {reused} is missing; make the Flickr30k-size set first (bench/make_flickr30k.py)")
+        if j < a.reuse and os.path.exists(reused):
             if not os.path.lexists(path):
                 os.symlink(reused, path)
             rng.random()

@@ -7,6 +7,10 @@ recycled in order (caption set i % 8,092 for image i), so each set serves ~4 ima
 Photos: unique variants (crop, flip, size, JPEG quality) of the 1,000 real Flickr8k photos; a
 caption set whose own photo is among them gets variants of that photo, the others a photo
 chosen by a fixed seed. Every file's bytes differ, so nothing is deduplicated by content.
+With --matched only the caption sets whose own photo is here are used (1,000 of them, ~32
+images each), so every image shows what its captions say: there the models differ, as on real
+photos; without it ~88 % of the images carry captions of another photo and every model scores
+near chance (a set for timing, not for comparing models).
 
 Layout (one image folder, linked from each format's folder):
   OUT/images/<id>.jpg
@@ -14,7 +18,7 @@ Layout (one image folder, linked from each format's folder):
   OUT/kaggle/      results.csv (with the known broken row) + flickr30k_images/flickr30k_images -> ../../images
   OUT/karpathy/    dataset_flickr30k.json (+ splits) + flickr30k_images -> ../images
   OUT/hf/          flickr_annotations_30k.csv + flickr30k-images -> ../images
-Usage: bench/make_flickr30k.py OUT [--n 31783] [--captions FILE] [--photos DIR]
+Usage: bench/make_flickr30k.py OUT [--n 31783] [--matched] [--captions FILE] [--photos DIR]
 """
 import argparse
 import csv
@@ -62,6 +66,8 @@ def main():
     ap.add_argument("--n", type=int, default=31783)
     ap.add_argument("--captions", default=os.path.join(SHARED, "captions-only", "Flickr8k.token.txt"))
     ap.add_argument("--photos", default=os.path.join(SHARED, "flickr8k-1k", "Images"))
+    ap.add_argument("--matched", action="store_true",
+                    help="only caption sets whose own photo is in --photos (every image matches its captions)")
     args = ap.parse_args()
     for p in (args.captions, args.photos):
         if not os.path.exists(p):
@@ -69,6 +75,10 @@ def main():
     sets = caption_sets(args.captions)
     photos = sorted(os.listdir(args.photos))
     have = set(photos)
+    if args.matched:
+        sets = [s for s in sets if s[0] in have]
+        if not sets:
+            sys.exit(f"--matched: no caption set of {args.captions} names a photo in {args.photos}")
     rng = random.Random(30)
     images = os.path.join(args.out, "images")
     os.makedirs(images, exist_ok=True)

@@ -78,7 +78,7 @@ def main():
     if not os.path.isdir(os.path.join(a.out, "token")):
         print(f"== generating a Flickr30k-shaped dataset of {a.n} images in {a.out}", flush=True)
         subprocess.run([sys.executable, os.path.join(HERE, "make_flickr30k.py"), a.out,
-                        "--n", str(a.n)], check=True)
+                        "--n", str(a.n), "--matched"], check=True)
     if a.fresh and os.path.exists(a.store):
         shutil.rmtree(a.store)
     res = {"machine": machine(), "images": a.n, "models": a.models.split(","), "parse": {}}
