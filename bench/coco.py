@@ -55,14 +55,15 @@ def tui(binary, dataset, store, models, session="embtui-bench-coco"):
                   ("ready", lambda s: " ready " in s)]
     try:
         while len(marks) < len(milestones) and time.monotonic() - t0 < 1800:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", f"={session}"],
+            # `=name:` is this session's current pane (a bare `=name` names no pane).
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", f"={session}:"],
                                     capture_output=True, text=True).stdout
             for name, seen in milestones:
                 if name not in marks and seen(screen):
                     marks[name] = round(time.monotonic() - t0, 2)
             time.sleep(0.05)
     finally:
-        subprocess.run(["tmux", "send-keys", "-t", f"={session}", "q"], capture_output=True)
+        subprocess.run(["tmux", "send-keys", "-t", f"={session}:", "q"], capture_output=True)
         time.sleep(0.5)
         subprocess.run(["tmux", "kill-session", "-t", f"={session}"], capture_output=True)
     if len(marks) < len(milestones):
@@ -102,7 +103,7 @@ def main():
          "--device", "cpu", "--model", a.models.split(",")[0], "--queries", "100", "--json"],
          log=os.path.join(logs, "warm-up.log"))
     full_at = {int(x) for x in a.full_at.split(",") if x}
-    sizes = [int(x) for x in a.sizes.split(",")]
+    sizes = [int(x) for x in a.sizes.split(",") if x]  # --sizes "" measures the TUI alone
     for n in sizes:
         r = res["sizes"][str(n)] = {}
         sel = ["--dataset", a.coco, "--store", a.store, "--device", "cpu"]
@@ -123,7 +124,7 @@ def main():
                  out=report, log=os.path.join(logs, f"full-{n}.log"))
     if not a.skip_tui:
         res["tui"] = tui(a.bin, a.coco, a.store, a.models)
-        print(f"TUI on {sizes[-1]} images: {res['tui']}", flush=True)
+        print(f"TUI on {total} images: {res['tui']}", flush=True)
     with open(os.path.join(a.coco, "coco-bench.json"), "w") as f:
         json.dump(res, f, indent=2)
     print(f"\nparse (both caption files): {res['parse']['seconds']} s, {res['parse']['peak_rss_mb']} MB")

@@ -54,6 +54,8 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: u32 },
     #[error("store {path}: model `{model}` stored {stored}-d vectors but produces {produced}-d; delete the store or pass another --store")]
     DimensionMismatch { path: PathBuf, model: String, stored: usize, produced: usize },
+    #[error("store {path}: a vector of `{model}` went missing while it was read (the store was changed by another process?); run the command again")]
+    Missing { path: PathBuf, model: String },
     #[error("store {0}: {1} failed")]
     Lmdb(PathBuf, &'static str, #[source] heed::Error),
     #[error("store {0}: arroy index {1} failed")]
@@ -161,6 +163,21 @@ fn cache_key(model_sha: &str, content: &[u8; 32]) -> Vec<u8> {
 fn to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
+
+/// Hands the heap memory freed so far back to the system. Vectors read one image at a time are
+/// small allocations; once freed (`Indexed::unload`) glibc keeps them in the heap, still
+/// counted in the resident set, unless asked to trim.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn return_freed_heap() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it touches no memory
+    // that is in use and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn return_freed_heap() {}
 
 fn from_bytes(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
@@ -418,6 +435,39 @@ impl Store {
                 other => return other,
             }
         }
+    }
+
+    /// The vectors of `keys` as one row-major matrix, read in a single transaction straight
+    /// into the matrix (no per-vector allocation). A missing key is an error naming the model.
+    pub fn read_rows(
+        &self,
+        model_sha: &str,
+        dim: usize,
+        model: &str,
+        keys: &[[u8; 32]],
+    ) -> Result<Vec<f32>> {
+        let rtxn = self.rtxn()?;
+        let mut flat = Vec::with_capacity(keys.len() * dim);
+        for h in keys {
+            let b = self
+                .vectors
+                .get(&rtxn, &cache_key(model_sha, h))
+                .map_err(self.lmdb("reading vectors"))?
+                .ok_or_else(|| StoreError::Missing {
+                    path: self.path.clone(),
+                    model: model.into(),
+                })?;
+            if b.len() != dim * 4 {
+                return Err(StoreError::DimensionMismatch {
+                    path: self.path.clone(),
+                    model: model.into(),
+                    stored: b.len() / 4,
+                    produced: dim,
+                });
+            }
+            flat.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        Ok(flat)
     }
 
     /// Cached embeddings for the given image content hashes (None where not cached).

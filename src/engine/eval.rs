@@ -214,7 +214,8 @@ pub fn run(cfg: &Config, a: &EvalArgs) -> anyhow::Result<ExitCode> {
         say!("{line}");
     }
     let store = Store::open(&cfg.store_dir)?;
-    let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
+    // Not resident: each model's vectors are read back when it is ranked (one model at a time).
+    let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size, false)?;
     let on_stage = say_stages("eval");
     let mut rep = evaluate(cfg, &store, &ds, &indexed, &opts, &on_stage)?.report;
     if let (Some(b), Some(path)) = (&baseline, &a.check) {
@@ -520,6 +521,7 @@ pub fn oracle(truth: &Truth, o: &EvalOptions) -> BTreeMap<String, f64> {
 fn ann_recall(
     store: &Store,
     x: &Indexed,
+    flat: &[f32],
     keep: &[usize],
     queries: &[usize],
     lists: &[TopList],
@@ -535,7 +537,7 @@ fn ann_recall(
             let image = keep[queries[j]];
             let exact: Vec<u32> =
                 lists[j].iter().take(10).map(|&(_, d)| keep[d as usize] as u32).collect();
-            let v = x.vectors[image].as_deref().unwrap_or(&[]);
+            let v = &flat[queries[j] * x.dim..(queries[j] + 1) * x.dim];
             let ann: Vec<u32> = store
                 .ann(meta, v, 11, Some(search_k))?
                 .into_iter()
@@ -659,12 +661,12 @@ fn score_model(
         )
     };
     on_stage(&stage, 0.0);
-    let mut flat = Vec::with_capacity(keep.len() * x.dim);
-    for &i in keep {
-        flat.extend_from_slice(x.vectors[i].as_deref().unwrap_or(&[]));
-    }
+    let flat = x.rows(store, keep)?;
+    // The store pages just read are in `flat` now: they need not stay resident while ranking.
+    store.release_mapped_pages();
     let lengths = truth.list_lengths(o);
     let lists = top_lists_of(&flat, x.dim, &truth.queries, &lengths, &|f| on_stage(&stage, f));
+    let (recall, search_k) = ann_recall(store, x, &flat, keep, &truth.queries, &lists)?;
     drop(flat);
     let metric_rows = metric_rows(&lists, truth, rel, o);
     let rows = if o.per_query {
@@ -677,7 +679,6 @@ fn score_model(
         Vec::new()
     };
     let per_query = PerQuery::from_rows(metric_rows);
-    let (recall, search_k) = ann_recall(store, x, keep, &truth.queries, &lists)?;
     store.release_mapped_pages();
     on_stage(&format!("{} ranked and scored in {:.1} s", x.model, t.elapsed().as_secs_f64()), 1.0);
     let meta = x.index.as_ref();

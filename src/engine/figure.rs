@@ -47,7 +47,7 @@ pub fn run(cfg: &Config, a: &FigureArgs) -> anyhow::Result<ExitCode> {
         QuerySet::Images(named_ids(&ds, named)?)
     };
     let store = Store::open(&cfg.store_dir)?;
-    let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size)?;
+    let indexed = index_all(cfg, &store, &ds, &a.models.names, a.batch.size, true)?;
     let k = usize::try_from(a.k).unwrap_or(5);
     let threshold = a.threshold.unwrap_or_else(|| a.relevance.default_threshold());
     let opts = EvalOptions {

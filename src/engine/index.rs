@@ -63,7 +63,10 @@ pub struct Indexed {
     /// The selection's arroy index (None for a shard, whose index is built after merging).
     pub index: Option<IndexMeta>,
     /// One entry per dataset sample: its vector, or None when skipped (or in another shard).
+    /// After [`Indexed::unload`] a present vector is an empty `Vec`: read it with [`Indexed::rows`].
     pub vectors: Vec<Option<Vec<f32>>>,
+    /// The store key of each present vector (content sha256, or its reduced-decode key).
+    pub keys: Vec<Option<[u8; 32]>>,
     pub embedded: usize,
     pub cached: usize,
     pub skipped: Vec<(String, String)>,
@@ -79,6 +82,41 @@ pub struct Indexed {
 }
 
 impl Indexed {
+    /// Frees the vectors, keeping which images have one: `eval` reads each model's vectors back
+    /// from the store when it ranks with that model, so one model's vectors are resident at a
+    /// time, not every model's (2 GB for the four offline models at COCO's 123,287 images).
+    pub fn unload(&mut self) {
+        for v in self.vectors.iter_mut().flatten() {
+            *v = Vec::new();
+        }
+    }
+
+    /// The vectors of `images` as one row-major matrix (`images.len() × dim`), from memory or,
+    /// after [`Indexed::unload`], from the store. Every image must have a vector.
+    pub fn rows(&self, store: &Store, images: &[usize]) -> anyhow::Result<Vec<f32>> {
+        let resident =
+            images.iter().all(|&i| self.vectors[i].as_ref().is_some_and(|v| v.len() == self.dim));
+        if resident {
+            let mut flat = Vec::with_capacity(images.len() * self.dim);
+            for &i in images {
+                flat.extend_from_slice(self.vectors[i].as_deref().unwrap_or(&[]));
+            }
+            return Ok(flat);
+        }
+        let keys: Vec<[u8; 32]> = images
+            .iter()
+            .map(|&i| {
+                self.keys[i].with_context(|| {
+                    format!(
+                        "{}: no stored vector for image #{i}; run `embtui index` again",
+                        self.model
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(store.read_rows(&self.onnx_sha256, self.dim, &self.model, &keys)?)
+    }
+
     /// This run's speed, when it embedded anything.
     pub fn images_per_second(&self) -> Option<f64> {
         (self.embedded > 0 && self.embed_seconds > 0.0)
@@ -96,12 +134,17 @@ pub fn index_all(
     ds: &Dataset,
     models: &[String],
     batch: usize,
+    resident: bool,
 ) -> anyhow::Result<Vec<Indexed>> {
     report_issues(ds);
     let mut indexed = Vec::new();
     for entry in cfg.models(models)? {
-        let x = index_model(cfg, store, ds, &entry, batch, None, None)?;
+        let mut x = index_model(cfg, store, ds, &entry, batch, None, None)?;
         summary(&x);
+        if !resident {
+            x.unload();
+            crate::store::return_freed_heap();
+        }
         indexed.push(x);
     }
     Ok(indexed)
@@ -138,21 +181,10 @@ pub fn index_model(
         .map(|h| h.as_ref().ok().copied().filter(|c| shard.is_none_or(|s| s.holds(c))))
         .collect();
     let mut vectors = store.cached(&sha, entry.dim, &entry.name, &wanted)?;
+    let mut keys: Vec<Option<[u8; 32]>> =
+        wanted.iter().zip(&vectors).map(|(w, v)| w.filter(|_| v.is_some())).collect();
     if !cfg.decode.exact {
-        // Vectors of large JPEGs decoded at reduced scale by an earlier run in this mode.
-        let reduced: Vec<Option<[u8; 32]>> = wanted
-            .iter()
-            .zip(&vectors)
-            .map(|(w, v)| w.filter(|_| v.is_none()).map(|c| crate::hash::reduced_key(&c)))
-            .collect();
-        if reduced.iter().any(Option::is_some) {
-            let found = store.cached(&sha, entry.dim, &entry.name, &reduced)?;
-            for (v, f) in vectors.iter_mut().zip(found) {
-                if f.is_some() {
-                    *v = f;
-                }
-            }
-        }
+        adopt_reduced(store, &sha, entry, &wanted, &mut vectors, &mut keys)?;
     }
     let cached = vectors.iter().filter(|v| v.is_some()).count();
     let jobs: Vec<Job> = (0..ds.samples.len())
@@ -169,7 +201,7 @@ pub fn index_model(
     let mut run = Run { embedded: 0, truncated: 0, seconds: 0.0, start_seconds: 0.0, device: None };
     if !jobs.is_empty() {
         let r = IndexRun { cfg, store, ds, entry, sha: &sha, batch, on_progress };
-        run = r.embed_missing(&jobs, &wanted, &mut vectors, &mut skipped)?;
+        run = r.embed_missing(&jobs, &wanted, (&mut vectors, &mut keys), &mut skipped)?;
     }
     if let Some(r) = &mut record {
         r.finished = true;
@@ -189,6 +221,7 @@ pub fn index_model(
         source: entry.source.clone(),
         index,
         vectors,
+        keys,
         embedded: run.embedded,
         cached,
         skipped,
@@ -199,6 +232,36 @@ pub fn index_model(
         truncated: run.truncated,
     })
 }
+
+/// Vectors of large JPEGs that an earlier run decoded at reduced scale (stored under the
+/// reduced key) fill the images with no vector under their content key.
+fn adopt_reduced(
+    store: &Store,
+    sha: &str,
+    entry: &ModelEntry,
+    wanted: &[Option<[u8; 32]>],
+    vectors: &mut [Option<Vec<f32>>],
+    keys: &mut [Option<[u8; 32]>],
+) -> anyhow::Result<()> {
+    let reduced: Vec<Option<[u8; 32]>> = wanted
+        .iter()
+        .zip(vectors.iter())
+        .map(|(w, v)| w.filter(|_| v.is_none()).map(|c| crate::hash::reduced_key(&c)))
+        .collect();
+    if reduced.iter().any(Option::is_some) {
+        let found = store.cached(sha, entry.dim, &entry.name, &reduced)?;
+        for ((v, f), (k, r)) in vectors.iter_mut().zip(found).zip(keys.iter_mut().zip(&reduced)) {
+            if f.is_some() {
+                *v = f;
+                *k = *r;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where embedded vectors go: per image, the vector and the store key it was written under.
+type Slots<'a> = (&'a mut [Option<Vec<f32>>], &'a mut [Option<[u8; 32]>]);
 
 /// What a shard task records before it embeds (`finished` set once it has).
 fn shard_record(entry: &ModelEntry, sha: &str, ds: &Dataset, s: Shard) -> ShardRecord {
@@ -240,7 +303,7 @@ impl IndexRun<'_> {
         &self,
         jobs: &[Job],
         content: &[Option<[u8; 32]>],
-        vectors: &mut [Option<Vec<f32>>],
+        (vectors, keys): Slots<'_>,
         skipped: &mut Vec<(String, String)>,
     ) -> anyhow::Result<Run> {
         let (entry, sha) = (self.entry, self.sha);
@@ -274,6 +337,7 @@ impl IndexRun<'_> {
                         let stored = if e.reduced { crate::hash::reduced_key(&h) } else { h };
                         items.push((stored, e.vector.clone()));
                         vectors[key] = Some(e.vector);
+                        keys[key] = Some(stored);
                     }
                     (Ok(_), None) => {}
                     (Err(e), _) => {

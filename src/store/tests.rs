@@ -31,6 +31,22 @@ fn vectors_round_trip_and_cache_hits_by_content() {
 }
 
 #[test]
+fn rows_are_read_back_in_the_order_asked_and_a_missing_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let sha = "ab".repeat(32);
+    s.put_vectors(&sha, &[(h(1), vec![0.6, 0.8]), (h(2), vec![1.0, 0.0]), (h(3), vec![0.0, -1.0])])
+        .unwrap();
+    // Repeats and any order: row i is the vector of keys[i].
+    let got = s.read_rows(&sha, 2, "m", &[h(3), h(1), h(3), h(2)]).unwrap();
+    assert_eq!(got, vec![0.0, -1.0, 0.6, 0.8, 0.0, -1.0, 1.0, 0.0]);
+    let err = s.read_rows(&sha, 2, "m", &[h(1), h(9)]).unwrap_err();
+    assert!(err.to_string().contains("a vector of `m` went missing"), "{err}");
+    let err = s.read_rows(&sha, 3, "m", &[h(1)]).unwrap_err();
+    assert!(err.to_string().contains("stored 2-d vectors but produces 3-d"), "{err}");
+}
+
+#[test]
 fn open_db_with_wrong_dimension() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
