@@ -449,25 +449,36 @@ impl Store {
         let rtxn = self.rtxn()?;
         let mut flat = Vec::with_capacity(keys.len() * dim);
         for h in keys {
-            let b = self
-                .vectors
-                .get(&rtxn, &cache_key(model_sha, h))
-                .map_err(self.lmdb("reading vectors"))?
-                .ok_or_else(|| StoreError::Missing {
-                    path: self.path.clone(),
-                    model: model.into(),
-                })?;
-            if b.len() != dim * 4 {
-                return Err(StoreError::DimensionMismatch {
-                    path: self.path.clone(),
-                    model: model.into(),
-                    stored: b.len() / 4,
-                    produced: dim,
-                });
-            }
+            let b = self.vector_bytes(&rtxn, model_sha, dim, model, h)?.ok_or_else(|| {
+                StoreError::Missing { path: self.path.clone(), model: model.into() }
+            })?;
             flat.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
         }
         Ok(flat)
+    }
+
+    /// The stored bytes of one vector (None when not cached), checked to be `dim` floats.
+    fn vector_bytes<'t>(
+        &self,
+        rtxn: &'t RoTxn<'_, heed::WithTls>,
+        model_sha: &str,
+        dim: usize,
+        model: &str,
+        content: &[u8; 32],
+    ) -> Result<Option<&'t [u8]>> {
+        let key = cache_key(model_sha, content);
+        let Some(b) = self.vectors.get(rtxn, &key).map_err(self.lmdb("reading vectors"))? else {
+            return Ok(None);
+        };
+        if b.len() != dim * 4 {
+            return Err(StoreError::DimensionMismatch {
+                path: self.path.clone(),
+                model: model.into(),
+                stored: b.len() / 4,
+                produced: dim,
+            });
+        }
+        Ok(Some(b))
     }
 
     /// Cached embeddings for the given image content hashes (None where not cached).
@@ -481,23 +492,9 @@ impl Store {
         let rtxn = self.rtxn()?;
         hashes
             .iter()
-            .map(|h| {
-                let Some(h) = h else { return Ok(None) };
-                let key = cache_key(model_sha, h);
-                let Some(b) =
-                    self.vectors.get(&rtxn, &key).map_err(self.lmdb("reading vectors"))?
-                else {
-                    return Ok(None);
-                };
-                if b.len() != dim * 4 {
-                    return Err(StoreError::DimensionMismatch {
-                        path: self.path.clone(),
-                        model: model.into(),
-                        stored: b.len() / 4,
-                        produced: dim,
-                    });
-                }
-                Ok(Some(from_bytes(b)))
+            .map(|h| match h {
+                Some(h) => Ok(self.vector_bytes(&rtxn, model_sha, dim, model, h)?.map(from_bytes)),
+                None => Ok(None),
             })
             .collect()
     }
