@@ -9,13 +9,14 @@ data := "../shared/data"
 default:
     @just --list
 
-# Make the project-local Python venv (numpy, pillow, onnx, onnxruntime) on demand.
+# Make the project-local Python venv (numpy, pillow, onnx, onnxruntime; kubernetes-validate
+# for tests/scheduler.rs) on demand.
 venv:
     #!/usr/bin/env bash
     set -euo pipefail
-    if [ ! -x {{py}} ] || ! {{py}} -c "import onnx, onnxruntime, numpy, PIL" 2>/dev/null; then
+    if [ ! -x {{py}} ] || ! {{py}} -c "import onnx, onnxruntime, numpy, PIL, kubernetes_validate" 2>/dev/null; then
         python3 -m venv .venv
-        {{py}} -m pip install -q --disable-pip-version-check -r onnx/requirements.txt
+        {{py}} -m pip install -q --disable-pip-version-check -r onnx/requirements.txt -r tests/requirements.txt
     fi
 
 # ONNX Runtime (CPU) into .ort/cpu; the four offline image models and the MiniLM caption

@@ -18,8 +18,13 @@ With --links the photos past --reuse are links too (photo i -> Flickr30k photo i
 vectors needs no new embedding. For timing eval at COCO size (its cost depends on the number
 of images, the vector width and the captions, not on whether photos repeat); metric values on
 such a set say nothing about the models.
+With --matched the caption sets are those whose own photo is here (1,000), as in
+make_flickr30k.py --matched, and every new photo is a variant of its own set's photo: made over a
+--matched Flickr30k-size set, photo i and its link target carry the same captions, every photo
+shows what its captions say, and metric values compare the models.
 
-Usage: bench/make_coco.py OUT [--n 123287] [--val 5000] [--f30k .bench/f30k] [--reuse 31783] [--links]
+Usage: bench/make_coco.py OUT [--n 123287] [--val 5000] [--f30k .bench/f30k] [--reuse 31783]
+                          [--links | --matched]
 """
 import argparse
 import json
@@ -41,6 +46,9 @@ def main():
     ap.add_argument("--reuse", type=int, default=31783)
     ap.add_argument("--links", action="store_true",
                     help="photos past --reuse link to Flickr30k photo i mod --reuse (no new photos)")
+    ap.add_argument("--matched", action="store_true",
+                    help="only caption sets whose own photo is in --photos, as make_flickr30k.py --matched "
+                         "(every photo shows what its captions say, so the models differ)")
     ap.add_argument("--captions", default=os.path.join(SHARED, "captions-only", "Flickr8k.token.txt"))
     ap.add_argument("--photos", default=os.path.join(SHARED, "flickr8k-1k", "Images"))
     a = ap.parse_args()
@@ -50,6 +58,10 @@ def main():
     sets = caption_sets(a.captions)
     photos = sorted(os.listdir(a.photos))
     have = set(photos)
+    if a.matched:
+        sets = [s for s in sets if s[0] in have]
+        if not sets:
+            sys.exit(f"--matched: no caption set of {a.captions} names a photo in {a.photos}")
     rng = random.Random(2017)
     f30k_images = os.path.abspath(os.path.join(a.f30k, "images"))
     splits = {"train2017": [], "val2017": []}

@@ -2,7 +2,11 @@
 //! slurm-wlm and munge; slurmctld + slurmd on 127.0.0.1, started by this test) runs
 //! `sbatch --array=0-3 --wait` of embtui over 200 real photos; the merged shard stores
 //! evaluate exactly like one process, and a task cancelled mid-way and resubmitted finishes its
-//! shard reusing what it had embedded, without duplicates.
+//! shard reusing what it had embedded, without duplicates. The sbatch script and the
+//! Kubernetes Indexed Job manifest of docs/scaling.md are run as written there (paths and the
+//! model swapped for this machine's): the script under that cluster with `--gres=gpu:1`, the
+//! manifest checked against Kubernetes' own schema and its container command run once per
+//! completion index, as the Job controller runs its pods.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // tests fail by panicking
 
 mod common;
@@ -84,11 +88,21 @@ fn start_cluster(dir: &Path) -> Cluster {
              SlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\n\
              ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/none\n\
              AccountingStorageType=accounting_storage/none\nSelectType=select/cons_tres\nSelectTypeParameters=CR_Core\n\
-             MpiDefault=none\nReturnToService=2\nKillWait=2\n\
-             NodeName={host} NodeAddr=127.0.0.1 CPUs={cores} State=UNKNOWN\n\
+             MpiDefault=none\nReturnToService=2\nKillWait=2\nGresTypes=gpu\n\
+             NodeName={host} NodeAddr=127.0.0.1 CPUs={cores} Gres=gpu:2 State=UNKNOWN\n\
              PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
             free_port(),
             free_port()
+        ),
+    )
+    .unwrap();
+    // Two GPUs as Slurm counts them, so that `--gres=gpu:1` schedules as on a GPU node: Slurm
+    // needs a device file per GPU and hands each task one (CUDA_VISIBLE_DEVICES=0 or 1); these
+    // two stand in for /dev/nvidia0-1 (embtui finds no CUDA here and embeds on the CPU).
+    std::fs::write(
+        dir.join("gres.conf"),
+        format!(
+            "NodeName={host} Name=gpu File=/dev/null\nNodeName={host} Name=gpu File=/dev/zero\n"
         ),
     )
     .unwrap();
@@ -334,4 +348,189 @@ fn merge_refuses_other_datasets_other_models_and_stores_being_written() {
     let out = merge(&into, &[&s("a0"), &s("a1")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(vectors(&into)["efficientnet-lite0"], 30);
+}
+
+/// The fenced block of docs/scaling.md tagged `lang` that contains `marker`, de-indented.
+fn doc_block(lang: &str, marker: &str) -> String {
+    let doc = std::fs::read_to_string(root().join("docs/scaling.md")).unwrap();
+    let mut block: Option<(usize, Vec<&str>)> = None;
+    for line in doc.lines() {
+        let t = line.trim_start();
+        match &mut block {
+            None if t == format!("```{lang}") => block = Some((line.len() - t.len(), Vec::new())),
+            Some((_, lines)) if t == "```" => {
+                if lines.iter().any(|l| l.contains(marker)) {
+                    return lines.join("\n") + "\n";
+                }
+                block = None;
+            }
+            Some((indent, lines)) => lines.push(line.get(*indent..).unwrap_or("")),
+            None => {}
+        }
+    }
+    panic!("docs/scaling.md has no ```{lang} block containing {marker:?}")
+}
+
+/// The documented paths and model swapped for this machine's: the dataset folder, the
+/// scratch folder, and an offline model for the Hub one (no Hub here).
+fn localise(text: &str, data: &Path, scratch: &Path) -> String {
+    text.replace("/data/flickr30k", data.to_str().unwrap())
+        .replace("/scratch/", &format!("{}/", scratch.display()))
+        .replace("Xenova/clip-vit-base-patch32", "efficientnet-lite0")
+}
+
+/// A folder holding `flickr30k`: the 68 real Flickr30k photos in their original layout.
+fn flickr30k_data(data: &Path, at: &Path) -> PathBuf {
+    std::fs::create_dir_all(at).unwrap();
+    let ds = at.join("flickr30k");
+    std::os::unix::fs::symlink(data.join("flickr30k-68"), &ds).unwrap();
+    ds
+}
+
+/// PATH with the tested embtui first, as `embtui` is on a node's or an image's PATH.
+fn path_with_embtui() -> String {
+    let bin = assert_cmd::cargo::cargo_bin("embtui");
+    format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// The shard stores `shard-0..n` under `stores` hold every photo of `ds` once, merge, and
+/// the merged store evaluates exactly as one process that embedded everything.
+fn shards_merge_as_one_process(tmp: &Path, stores: &Path, ds: &Path, n: usize, photos: u64) {
+    let per_shard: Vec<u64> =
+        (0..n).map(|i| vectors(&stores.join(format!("shard-{i}")))["efficientnet-lite0"]).collect();
+    assert_eq!(per_shard.iter().sum::<u64>(), photos, "shards {per_shard:?} cover the photos once");
+    let merged = stores.join("all");
+    let mut merge = embtui();
+    merge.args(["store", "--store"]).arg(&merged).arg("merge");
+    for i in 0..n {
+        merge.arg(stores.join(format!("shard-{i}")));
+    }
+    let out = merge.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(vectors(&merged)["efficientnet-lite0"], photos);
+    let single = tmp.join("single");
+    let out = embtui()
+        .args(["index", "--device", "cpu", "--model", "efficientnet-lite0", "--store"])
+        .arg(&single)
+        .arg("--dataset")
+        .arg(ds)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(eval_metrics(&merged, ds), eval_metrics(&single, ds), "merged shards = one process");
+}
+
+/// docs/scaling.md's sbatch script, `--gres=gpu:1` included, submitted as written (paths and
+/// model swapped) to a cluster whose node has two GPUs as Slurm counts them.
+#[test]
+fn the_documented_sbatch_script_runs_on_a_gpu_partition() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    if !(have("slurmctld") && have("slurmd") && have("sbatch") && have("munged")) {
+        return missing::<()>("Slurm (slurmctld, slurmd, sbatch) and munge are not installed: apt-get install slurm-wlm munge")
+            .unwrap_or(());
+    }
+    let script = doc_block("sh", "#SBATCH --array=0-3");
+    assert!(script.contains("#SBATCH --gres=gpu:1"), "the documented script asks a GPU per task");
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = flickr30k_data(&data, &tmp.path().join("data"));
+    let scratch = tmp.path().join("scratch");
+    let job = tmp.path().join("index.sbatch");
+    std::fs::write(&job, localise(&script, &ds, &scratch)).unwrap();
+    let cluster = start_cluster(&tmp.path().join("slurm"));
+    let log = tmp.path().join("task-%a.log");
+    let out = Command::new("sbatch")
+        .args(["--wait", "-o", log.to_str().unwrap()])
+        .arg(&job)
+        .env("SLURM_CONF", &cluster.conf)
+        .env("PATH", path_with_embtui())
+        .output()
+        .unwrap();
+    let logs: Vec<String> = (0..4)
+        .map(|i| {
+            std::fs::read_to_string(tmp.path().join(format!("task-{i}.log"))).unwrap_or_default()
+        })
+        .collect();
+    assert!(out.status.success(), "sbatch: {} {logs:?}", String::from_utf8_lossy(&out.stderr));
+    for (i, l) in logs.iter().enumerate() {
+        assert!(
+            l.contains(&format!("shard {i}/4 from the scheduler's environment")),
+            "task {i}: {l}"
+        );
+    }
+    shards_merge_as_one_process(tmp.path(), &scratch.join("embtui"), &ds, 4, 68);
+}
+
+/// docs/scaling.md's Kubernetes Indexed Job: valid against Kubernetes 1.33's schema (strict:
+/// no unknown field), an Indexed Job whose `completions` is the N of `--shard auto/N`, and its
+/// container command, run once per completion index with `JOB_COMPLETION_INDEX` set and the
+/// volumes' mount paths mapped to folders here, shards the photos as the Job's pods would.
+#[test]
+fn the_documented_kubernetes_indexed_job_validates_and_its_pods_shard_the_photos() {
+    let data = require!(shared_data());
+    require!(models_ready());
+    let validate = root().join(".venv/bin/kubernetes-validate");
+    if !validate.exists() {
+        return missing::<()>("kubernetes-validate is not in .venv: run `just venv`").unwrap_or(());
+    }
+    let manifest = doc_block("yaml", "kind: Job");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("job.yaml");
+    std::fs::write(&file, &manifest).unwrap();
+    let out =
+        Command::new(&validate).args(["--strict", "-k", "1.33.0"]).arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(root().join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    let n = usize::try_from(job["spec"]["completions"].as_u64().unwrap()).unwrap();
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+    };
+    let (command, args) = (strings(&container["command"]), strings(&container["args"]));
+    assert!(
+        args.iter().any(|a| a.contains(&format!("--shard auto/{n}"))),
+        "--shard auto/N names the Job's completions ({n}): {args:?}"
+    );
+    // Each volume mounted where the manifest mounts it: /data (the photos), /scratch (stores).
+    let mounts: Vec<String> = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(mounts, ["/data", "/scratch"]);
+    let ds = flickr30k_data(&data, &tmp.path().join("data"));
+    let scratch = tmp.path().join("scratch");
+    let args: Vec<String> = args.iter().map(|a| localise(a, &ds, &scratch)).collect();
+    for index in 0..n {
+        let out = Command::new(&command[0])
+            .args(&command[1..])
+            .args(&args)
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .env("PATH", path_with_embtui())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "pod {index}: {err}");
+        assert!(
+            err.contains(&format!("shard {index}/{n} from the scheduler's environment")),
+            "pod {index}: {err}"
+        );
+    }
+    shards_merge_as_one_process(tmp.path(), &scratch.join("embtui"), &ds, n, 68);
 }

@@ -47,6 +47,49 @@ fn rows_are_read_back_in_the_order_asked_and_a_missing_one_is_named() {
 }
 
 #[test]
+fn rows_read_in_blocks_come_back_whole_and_leave_the_store_unmapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let sha = "ab".repeat(32);
+    // 2,000 vectors of 1,024 floats: 8 MB of store; vector i is i, i+1, … (mod 1,000).
+    let dim = 1024;
+    let value = |i: usize, j: usize| ((i + j) % 1000) as f32;
+    let batch: Vec<([u8; 32], Vec<f32>)> =
+        (0..2000).map(|i| (h(i as u32), (0..dim).map(|j| value(i, j)).collect())).collect();
+    s.put_vectors(&sha, &batch).unwrap();
+    let keys: Vec<[u8; 32]> = (0..2000u32).rev().map(h).collect();
+    // Blocks of 3 rows: 667 blocks, the last one of 2 rows.
+    let got = s.read_rows_releasing_every(&sha, dim, "m", &keys, 3 * dim * 4).unwrap();
+    assert_eq!(got.len(), 2000 * dim);
+    assert_eq!(&got[..3], &[999.0, 0.0, 1.0]); // row 0 is vector 1,999: 1,999 mod 1,000 = 999
+    assert_eq!(got[1999 * dim + 5], 5.0); // the last row is vector 0
+    assert_eq!(got[1000 * dim + 1000], 999.0); // vector 999, float 1,000: 1,999 mod 1,000
+    #[cfg(target_os = "linux")]
+    {
+        let mapped = mapped_kib(&dir.path().join("data.mdb"));
+        assert!(mapped < 1024, "{mapped} KiB of the 8 MB store still resident after reading");
+    }
+}
+
+/// KiB of `file`'s mappings resident in this process (/proc/self/smaps).
+#[cfg(target_os = "linux")]
+fn mapped_kib(file: &std::path::Path) -> u64 {
+    let file = file.canonicalize().unwrap().to_string_lossy().into_owned();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let (mut inside, mut kib) = (false, 0);
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c == '-' || c.is_ascii_hexdigit()) {
+            // A mapping's header: "start-end perms offset dev inode path".
+            inside = line.ends_with(&file);
+        } else if let Some(v) = line.strip_prefix("Rss:").filter(|_| inside) {
+            kib += v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap();
+        }
+    }
+    kib
+}
+
+#[test]
 fn open_db_with_wrong_dimension() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
