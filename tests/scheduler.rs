@@ -39,6 +39,15 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Some(()) when Slurm and munge are installed (outside CI a skip otherwise, see `missing`).
+fn slurm_installed() -> Option<()> {
+    if ["slurmctld", "slurmd", "sbatch", "munged"].iter().all(|t| have(t)) {
+        Some(())
+    } else {
+        missing("Slurm (slurmctld, slurmd, sbatch) and munge are not installed: apt-get install slurm-wlm munge")
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -157,10 +166,7 @@ fn eval_metrics(store: &Path, ds: &Path) -> serde_json::Value {
 fn slurm_array_shards_merge_into_the_single_process_result() {
     let data = require!(shared_data());
     require!(models_ready());
-    if !(have("slurmctld") && have("slurmd") && have("sbatch") && have("munged")) {
-        return missing::<()>("Slurm (slurmctld, slurmd, sbatch) and munge are not installed: apt-get install slurm-wlm munge")
-            .unwrap_or(());
-    }
+    require!(slurm_installed());
     let tmp = tempfile::tempdir().unwrap();
     let ds = flickr8k_subset(&data, tmp.path(), 200);
     let cluster = start_cluster(&tmp.path().join("slurm"));
@@ -207,36 +213,8 @@ fn slurm_array_shards_merge_into_the_single_process_result() {
             "task {i}: {l}"
         );
     }
-    let per_shard: Vec<u64> =
-        (0..4).map(|i| vectors(&stores.join(format!("shard-{i}")))["efficientnet-lite0"]).collect();
-    assert_eq!(
-        per_shard.iter().sum::<u64>(),
-        200,
-        "shards {per_shard:?} cover the 200 photos once"
-    );
+    let per_shard = shards_merge_as_one_process(tmp.path(), &stores, &ds, 4, 200);
     assert!(per_shard.iter().all(|&n| n > 20), "content-hash shards are balanced: {per_shard:?}");
-    let merged = tmp.path().join("merged");
-    let mut merge = embtui();
-    merge.args(["store", "--store"]).arg(&merged).arg("merge");
-    for i in 0..4 {
-        merge.arg(stores.join(format!("shard-{i}")));
-    }
-    assert!(merge.output().unwrap().status.success());
-    assert_eq!(vectors(&merged)["efficientnet-lite0"], 200);
-    let single = tmp.path().join("single");
-    let out = embtui()
-        .args(["index", "--device", "cpu", "--model", "efficientnet-lite0", "--store"])
-        .arg(&single)
-        .arg("--dataset")
-        .arg(&ds)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        eval_metrics(&merged, &ds),
-        eval_metrics(&single, &ds),
-        "merged shards = one process"
-    );
     // A task cancelled mid-way (after its first tenth), then resubmitted alone: with the
     // count pinned (auto/4) it is still shard 1, reuses what it had stored and ends with its
     // shard whole, each image once.
@@ -394,8 +372,15 @@ fn path_with_embtui() -> String {
 }
 
 /// The shard stores `shard-0..n` under `stores` hold every photo of `ds` once, merge, and
-/// the merged store evaluates exactly as one process that embedded everything.
-fn shards_merge_as_one_process(tmp: &Path, stores: &Path, ds: &Path, n: usize, photos: u64) {
+/// the merged store evaluates exactly as one process that embedded everything. Returns the
+/// number of vectors in each shard.
+fn shards_merge_as_one_process(
+    tmp: &Path,
+    stores: &Path,
+    ds: &Path,
+    n: usize,
+    photos: u64,
+) -> Vec<u64> {
     let per_shard: Vec<u64> =
         (0..n).map(|i| vectors(&stores.join(format!("shard-{i}")))["efficientnet-lite0"]).collect();
     assert_eq!(per_shard.iter().sum::<u64>(), photos, "shards {per_shard:?} cover the photos once");
@@ -418,6 +403,7 @@ fn shards_merge_as_one_process(tmp: &Path, stores: &Path, ds: &Path, n: usize, p
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(eval_metrics(&merged, ds), eval_metrics(&single, ds), "merged shards = one process");
+    per_shard
 }
 
 /// docs/scaling.md's sbatch script, `--gres=gpu:1` included, submitted as written (paths and
@@ -426,10 +412,7 @@ fn shards_merge_as_one_process(tmp: &Path, stores: &Path, ds: &Path, n: usize, p
 fn the_documented_sbatch_script_runs_on_a_gpu_partition() {
     let data = require!(shared_data());
     require!(models_ready());
-    if !(have("slurmctld") && have("slurmd") && have("sbatch") && have("munged")) {
-        return missing::<()>("Slurm (slurmctld, slurmd, sbatch) and munge are not installed: apt-get install slurm-wlm munge")
-            .unwrap_or(());
-    }
+    require!(slurm_installed());
     let script = doc_block("sh", "#SBATCH --array=0-3");
     assert!(script.contains("#SBATCH --gres=gpu:1"), "the documented script asks a GPU per task");
     let tmp = tempfile::tempdir().unwrap();
@@ -458,7 +441,7 @@ fn the_documented_sbatch_script_runs_on_a_gpu_partition() {
             "task {i}: {l}"
         );
     }
-    shards_merge_as_one_process(tmp.path(), &scratch.join("embtui"), &ds, 4, 68);
+    let _ = shards_merge_as_one_process(tmp.path(), &scratch.join("embtui"), &ds, 4, 68);
 }
 
 /// docs/scaling.md's Kubernetes Indexed Job: valid against Kubernetes 1.33's schema (strict:
@@ -532,5 +515,5 @@ fn the_documented_kubernetes_indexed_job_validates_and_its_pods_shard_the_photos
             "pod {index}: {err}"
         );
     }
-    shards_merge_as_one_process(tmp.path(), &scratch.join("embtui"), &ds, n, 68);
+    let _ = shards_merge_as_one_process(tmp.path(), &scratch.join("embtui"), &ds, n, 68);
 }
