@@ -529,6 +529,28 @@ impl Store {
             .collect()
     }
 
+    /// Whether each content hash has a cached embedding of `dim` floats, without copying the
+    /// vectors: only the keys' leaf pages are read, and they are let go afterwards.
+    pub fn has(
+        &self,
+        model_sha: &str,
+        dim: usize,
+        model: &str,
+        hashes: &[Option<[u8; 32]>],
+    ) -> Result<Vec<bool>> {
+        let rtxn = self.rtxn()?;
+        let found = hashes
+            .iter()
+            .map(|h| match h {
+                Some(h) => Ok(self.vector_bytes(&rtxn, model_sha, dim, model, h)?.is_some()),
+                None => Ok(false),
+            })
+            .collect();
+        drop(rtxn);
+        self.release_mapped_pages();
+        found
+    }
+
     /// Stores a batch of embeddings in one committed transaction.
     pub fn put_vectors(&self, model_sha: &str, items: &[([u8; 32], Vec<f32>)]) -> Result<()> {
         self.write(|wtxn| {

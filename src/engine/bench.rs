@@ -40,6 +40,7 @@ pub fn run(cfg: &Config, a: BenchArgs) -> anyhow::Result<ExitCode> {
                 crate::cli::DEFAULT_BATCH,
                 None,
                 None,
+                super::index::Vectors::Resident,
             )?;
             let rows: Vec<f32> = x.vectors.iter().flatten().flatten().copied().collect();
             let n = rows.len() / entry.dim;

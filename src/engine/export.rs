@@ -80,7 +80,16 @@ fn from_store(
     let store = crate::store::Store::open(&cfg.store_dir)?;
     let entry = cfg.model(&a.model.name)?;
     let t0 = std::time::Instant::now();
-    let x = super::index::index_model(cfg, &store, ds, &entry, a.batch.size, None, None)?;
+    let x = super::index::index_model(
+        cfg,
+        &store,
+        ds,
+        &entry,
+        a.batch.size,
+        None,
+        None,
+        super::index::Vectors::Resident,
+    )?;
     for (img, why) in &x.skipped {
         warn!("skipped {img}: {why}");
     }

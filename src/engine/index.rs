@@ -32,7 +32,8 @@ pub fn run(cfg: &Config, a: &IndexArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&cfg.store_dir)?;
     report_issues(&ds);
     for entry in cfg.models(&a.models.names)? {
-        let x = index_model(cfg, &store, &ds, &entry, a.batch.size, shard, None)?;
+        let x =
+            index_model(cfg, &store, &ds, &entry, a.batch.size, shard, None, Vectors::Unloaded)?;
         summary(&x);
         if x.embedded + x.cached == 0 && !x.skipped.is_empty() {
             anyhow::bail!(
@@ -139,7 +140,8 @@ pub fn index_all(
     report_issues(ds);
     let mut indexed = Vec::new();
     for entry in cfg.models(models)? {
-        let mut x = index_model(cfg, store, ds, &entry, batch, None, None)?;
+        let want = if resident { Vectors::Resident } else { Vectors::Unloaded };
+        let mut x = index_model(cfg, store, ds, &entry, batch, None, None, want)?;
         summary(&x);
         if !resident {
             x.unload();
@@ -150,8 +152,21 @@ pub fn index_all(
     Ok(indexed)
 }
 
+/// What [`index_model`] hands back of the cached vectors.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Vectors {
+    /// Every vector in memory (search, export, the TUI's exact neighbours).
+    Resident,
+    /// Only which images have one, as after [`Indexed::unload`]: the cache check then looks
+    /// keys up without copying their vectors (`Store::has`), and cached vectors are read only
+    /// when the arroy index must be built. `eval` and `index` at COCO's 123,287 images would
+    /// otherwise copy a whole model (630 MB at 1,280 floats) just to learn it is cached.
+    Unloaded,
+}
+
 /// Indexes `ds` with `entry`; embeds only images whose (model, content) pair is not cached.
 /// Progress goes to `on_progress` when given (the TUI), else to stderr.
+#[allow(clippy::too_many_arguments)]
 pub fn index_model(
     cfg: &Config,
     store: &Store,
@@ -160,6 +175,7 @@ pub fn index_model(
     batch: usize,
     shard: Option<Shard>,
     on_progress: Option<OnProgress<'_>>,
+    want: Vectors,
 ) -> anyhow::Result<Indexed> {
     let path = cfg.models_dir.join(&entry.file);
     if !path.is_file() {
@@ -180,7 +196,7 @@ pub fn index_model(
         .iter()
         .map(|h| h.as_ref().ok().copied().filter(|c| shard.is_none_or(|s| s.holds(c))))
         .collect();
-    let mut vectors = store.cached(&sha, entry.dim, &entry.name, &wanted)?;
+    let mut vectors = lookup(store, &sha, entry, &wanted, want)?;
     let mut keys: Vec<Option<[u8; 32]>> =
         wanted.iter().zip(&vectors).map(|(w, v)| w.filter(|_| v.is_some())).collect();
     if !cfg.decode.exact {
@@ -208,9 +224,10 @@ pub fn index_model(
         store.record_shard(r)?;
     }
     let provenance = store.provenance(&sha)?;
-    let index = match shard {
-        Some(_) => None,
-        None => Some(ensure_index(store, ds, entry, &sha, &vectors, run.embedded > 0)?),
+    let index = if shard.is_some() {
+        None
+    } else {
+        Some(selection_index(store, ds, entry, &sha, &keys, &mut vectors, run.embedded > 0)?)
     };
     // Every vector of the model has been copied out: its pages need not stay resident.
     store.release_mapped_pages();
@@ -416,23 +433,96 @@ fn content_hashes(store: &Store, ds: &Dataset) -> anyhow::Result<Vec<Result<[u8;
     Ok(out)
 }
 
-/// The selection's arroy index: reused when nothing changed, else built from `vectors`.
-fn ensure_index(
+/// The cached vectors of `wanted` (`Resident`), or only whether each is cached (`Unloaded`:
+/// a present vector is an empty `Vec`).
+fn lookup(
+    store: &Store,
+    sha: &str,
+    entry: &ModelEntry,
+    wanted: &[Option<[u8; 32]>],
+    want: Vectors,
+) -> anyhow::Result<Vec<Option<Vec<f32>>>> {
+    Ok(match want {
+        Vectors::Resident => store.cached(sha, entry.dim, &entry.name, wanted)?,
+        Vectors::Unloaded => store
+            .has(sha, entry.dim, &entry.name, wanted)?
+            .into_iter()
+            .map(|h| h.then(Vec::new))
+            .collect(),
+    })
+}
+
+/// The selection's arroy index: the stored one when current, else built from `vectors`
+/// (reading from the store those left unloaded).
+fn selection_index(
+    store: &Store,
+    ds: &Dataset,
+    entry: &ModelEntry,
+    sha: &str,
+    keys: &[Option<[u8; 32]>],
+    vectors: &mut [Option<Vec<f32>>],
+    changed: bool,
+) -> anyhow::Result<IndexMeta> {
+    let n_items = vectors.iter().filter(|v| v.is_some()).count();
+    if let Some(m) = current_index(store, ds, entry, sha, n_items, changed)? {
+        return Ok(m);
+    }
+    load_unloaded(store, sha, entry, keys, vectors)?;
+    build_index(store, ds, entry, sha, vectors)
+}
+
+/// The selection's arroy index when it is current: same model file, same number of items,
+/// nothing embedded since (None: it must be built).
+fn current_index(
+    store: &Store,
+    ds: &Dataset,
+    entry: &ModelEntry,
+    sha: &str,
+    n_items: usize,
+    changed: bool,
+) -> anyhow::Result<Option<IndexMeta>> {
+    if let Some(m) = store.index_meta(&entry.name, &ds.fingerprint())? {
+        if m.onnx_sha256 == sha && m.n_items == n_items && !changed {
+            store.touch_index(&m)?;
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads from the store the vectors that [`Vectors::Unloaded`] left out (present but empty).
+fn load_unloaded(
+    store: &Store,
+    sha: &str,
+    entry: &ModelEntry,
+    keys: &[Option<[u8; 32]>],
+    vectors: &mut [Option<Vec<f32>>],
+) -> anyhow::Result<()> {
+    let missing: Vec<Option<[u8; 32]>> = vectors
+        .iter()
+        .zip(keys)
+        .map(|(v, k)| k.filter(|_| v.as_ref().is_some_and(Vec::is_empty)))
+        .collect();
+    if missing.iter().any(Option::is_some) {
+        let found = store.cached(sha, entry.dim, &entry.name, &missing)?;
+        for (v, f) in vectors.iter_mut().zip(found) {
+            if let Some(f) = f {
+                *v = Some(f);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the selection's arroy index from `vectors` (every present one loaded).
+fn build_index(
     store: &Store,
     ds: &Dataset,
     entry: &ModelEntry,
     sha: &str,
     vectors: &[Option<Vec<f32>>],
-    changed: bool,
 ) -> anyhow::Result<IndexMeta> {
     let fingerprint = ds.fingerprint();
-    let n_items = vectors.iter().filter(|v| v.is_some()).count();
-    if let Some(m) = store.index_meta(&entry.name, &fingerprint)? {
-        if m.onnx_sha256 == sha && m.n_items == n_items && !changed {
-            store.touch_index(&m)?;
-            return Ok(m);
-        }
-    }
     let items: Vec<(u32, Vec<f32>)> =
         vectors.iter().enumerate().filter_map(|(i, v)| v.clone().map(|v| (i as u32, v))).collect();
     let meta = IndexMeta {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::index::index_model;
+use super::index::{index_model, Vectors};
 use crate::cli::{SearchArgs, TextEmbedArgs, DEFAULT_BATCH};
 use crate::config::Config;
 use crate::model::{Embedder, ModelEntry, TextEmbedder};
@@ -102,7 +102,7 @@ pub fn run(cfg: &Config, a: &SearchArgs) -> anyhow::Result<ExitCode> {
     let ds = cfg.dataset(&a.data)?;
     let store = Store::open(&cfg.store_dir)?;
     let entry = cfg.model(&a.model.name)?;
-    let x = index_model(cfg, &store, &ds, &entry, DEFAULT_BATCH, None, None)?;
+    let x = index_model(cfg, &store, &ds, &entry, DEFAULT_BATCH, None, None, Vectors::Resident)?;
     let q = QueryEmbedders::default().embed(cfg, &entry, &query, false)?;
     let hits: Vec<(u32, f32)> = if a.exact {
         let stored = x.vectors.iter().enumerate();

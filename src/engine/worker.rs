@@ -13,7 +13,7 @@ use std::thread;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
 use super::eval::{evaluate_with, evaluated_images, relevance_of, EvalOptions, QuerySet};
-use super::index::{index_model, Indexed};
+use super::index::{index_model, Indexed, Vectors};
 use super::search::{Query, QueryEmbedders};
 use crate::cli::DEFAULT_BATCH;
 use crate::config::Config;
@@ -147,7 +147,16 @@ fn serve(
         let progress = |done: usize, total: usize| {
             sink(EngineEvent::Progress { model: name.clone(), done, total });
         };
-        indexed.push(index_model(cfg, &store, &ds, e, DEFAULT_BATCH, None, Some(&progress))?);
+        indexed.push(index_model(
+            cfg,
+            &store,
+            &ds,
+            e,
+            DEFAULT_BATCH,
+            None,
+            Some(&progress),
+            Vectors::Resident,
+        )?);
     }
     drop(store);
     let keep = evaluated_images(&ds, &indexed);

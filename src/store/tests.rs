@@ -71,6 +71,26 @@ fn rows_read_in_blocks_come_back_whole_and_leave_the_store_unmapped() {
     }
 }
 
+#[test]
+fn has_tells_which_vectors_are_cached_and_checks_their_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let sha = "cd".repeat(32);
+    // Vectors 0, 2, 4 of 4 floats are stored; 1 and 3 are not.
+    let batch: Vec<([u8; 32], Vec<f32>)> =
+        [0u32, 2, 4].iter().map(|&i| (h(i), vec![i as f32; 4])).collect();
+    s.put_vectors(&sha, &batch).unwrap();
+    let asked = [Some(h(0)), Some(h(1)), None, Some(h(4)), Some(h(3)), Some(h(2))];
+    assert_eq!(s.has(&sha, 4, "m", &asked).unwrap(), [true, false, false, true, false, true]);
+    // Another model file's sha holds none of them.
+    assert_eq!(s.has(&"ef".repeat(32), 4, "m", &asked[..1]).unwrap(), [false]);
+    // A stored vector of another width is an error naming both widths, as `cached` gives.
+    let e = s.has(&sha, 8, "m", &asked[..1]).unwrap_err().to_string();
+    assert!(e.contains("stored 4-d vectors but produces 8-d"), "{e}");
+    #[cfg(target_os = "linux")]
+    assert!(mapped_kib(&dir.path().join("data.mdb")) < 1024);
+}
+
 /// KiB of `file`'s mappings resident in this process (/proc/self/smaps).
 #[cfg(target_os = "linux")]
 fn mapped_kib(file: &std::path::Path) -> u64 {
