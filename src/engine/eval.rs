@@ -529,26 +529,33 @@ fn ann_recall(
     let Some(meta) = &x.index else { return Ok((0.0, 0)) };
     let search_k = default_search_k(meta.n_trees);
     let step = (queries.len() / ANN_QUERIES).max(1);
-    let recalls: Vec<f64> = (0..queries.len())
-        .step_by(step)
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|&j| {
-            let image = keep[queries[j]];
-            let exact: Vec<u32> =
-                lists[j].iter().take(10).map(|&(_, d)| keep[d as usize] as u32).collect();
-            let v = &flat[queries[j] * x.dim..(queries[j] + 1) * x.dim];
-            let ann: Vec<u32> = store
-                .ann(meta, v, 11, Some(search_k))?
-                .into_iter()
-                .map(|(id, _)| id)
-                .filter(|&id| id != image as u32)
-                .take(10)
-                .collect();
-            let hit = exact.iter().filter(|e| ann.contains(e)).count();
-            Ok(hit as f64 / exact.len().max(1) as f64)
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let sampled: Vec<usize> = (0..queries.len()).step_by(step).collect();
+    // Each search reads up to `search_k` leaves of arroy's trees from the memory map (24 MB
+    // at 1,280 floats), so 300 of them would map most of a COCO-size index (1.8 GB resident
+    // at 123,287 images). A few searches per thread at a time, then the pages are let go.
+    let mut recalls = Vec::with_capacity(sampled.len());
+    for chunk in sampled.chunks(rayon::current_num_threads()) {
+        let part: Vec<f64> = chunk
+            .par_iter()
+            .map(|&j| {
+                let image = keep[queries[j]];
+                let exact: Vec<u32> =
+                    lists[j].iter().take(10).map(|&(_, d)| keep[d as usize] as u32).collect();
+                let v = &flat[queries[j] * x.dim..(queries[j] + 1) * x.dim];
+                let ann: Vec<u32> = store
+                    .ann(meta, v, 11, Some(search_k))?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .filter(|&id| id != image as u32)
+                    .take(10)
+                    .collect();
+                let hit = exact.iter().filter(|e| ann.contains(e)).count();
+                Ok(hit as f64 / exact.len().max(1) as f64)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        recalls.extend(part);
+        store.release_mapped_pages();
+    }
     Ok((recalls.iter().sum::<f64>() / recalls.len().max(1) as f64, search_k))
 }
 
