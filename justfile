@@ -160,13 +160,18 @@ bench-scale *ARGS: setup build
 bench-queries *ARGS: setup build
     {{py}} bench/queries.py {{ARGS}}
 
-# COCO at full size on the bench-scale store: make_coco.py --links (123,287 photos over the
-# 31,783 of bench-scale, COCO's two caption files), then parse, `eval --queries 5000` of the
-# four models and an all-queries eval of one at 10k / 31k / 123k, and the TUI's first frame.
-[doc("COCO at full size (123,287 photos, 616k captions): parse, sampled and full eval at 10k/31k/123k, TUI.")]
+# COCO at full size on the bench-scale store: make_coco.py --matched (123,287 distinct photos:
+# the 31,783 of bench-scale linked, 91,504 new variants; COCO's two caption files), embed the new
+# ones (~2 h for the four models on 2 cores the first time; resumable), then parse,
+# `eval --queries 5000` of the four models and an all-queries eval of one at 10k / 31k / 123k,
+# and the TUI's first frame. For eval's cost alone, `bench/make_coco.py .bench/coco --links`
+# (files repeating the 31,783 photos, nothing to embed) and `bench/coco.py --coco .bench/coco`.
+[doc("COCO at full size (123,287 distinct photos, 616k captions): embed, parse, sampled and full eval at 10k/31k/123k, TUI.")]
 bench-coco *ARGS: setup build
-    [ -d .bench/coco/annotations ] || {{py}} bench/make_coco.py .bench/coco --links
-    {{py}} bench/coco.py {{ARGS}}
+    [ -d .bench/coco-matched/annotations ] || {{py}} bench/make_coco.py .bench/coco-matched --matched
+    target/release/embtui index --dataset .bench/coco-matched --store .bench/scale-store --device cpu \
+        --model efficientnet-lite0,efficientnet-lite2,open-nsfw,dinov2-s14-imgfocus
+    {{py}} bench/coco.py --coco .bench/coco-matched {{ARGS}}
 
 # 12-megapixel photos (4032×3024, generated from the real ones): DCT-scaled vs exact decode vs the
 # PIL loop, and their parity (docs/performance.md "Large photos").

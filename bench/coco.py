@@ -8,11 +8,12 @@ Every embtui command is a child process; its peak RSS is read from its own rusag
 The TUI is timed in a real terminal (tmux), polling the screen every 50 ms.
 Results land in OUT/coco-bench.json and print as the Markdown tables of docs/scaling.md.
 
-Usage: bench/coco.py [--coco .bench/coco] [--store .bench/scale-store] [--sizes 10000,31783,123287]
+Usage: bench/coco.py [--coco .bench/coco-matched] [--store .bench/scale-store] [--sizes 10000,31783,123287]
                      [--full-model dinov2-s14-imgfocus] [--full-at 10000,31783,123287]
                      [--skip-tui] [--bin target/release/embtui]
 Make the set first: bench/make_flickr30k.py .bench/f30k --matched, index it, then
-bench/make_coco.py .bench/coco --links (see docs/scaling.md).
+bench/make_coco.py .bench/coco-matched --matched and index that (`just bench-coco` does both; see
+docs/scaling.md). With a --links set (photo files repeating the 31,783) nothing new is embedded.
 """
 import argparse
 import json
@@ -73,7 +74,7 @@ def tui(binary, dataset, store, models, session="embtui-bench-coco"):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--coco", default=os.path.join(ROOT, ".bench", "coco"))
+    ap.add_argument("--coco", default=os.path.join(ROOT, ".bench", "coco-matched"))
     ap.add_argument("--store", default=os.path.join(ROOT, ".bench", "scale-store"))
     ap.add_argument("--sizes", default="10000,31783,123287")
     ap.add_argument("--models", default=MODELS)
