@@ -162,7 +162,7 @@ bench-queries *ARGS: setup build
 
 # COCO at full size on the bench-scale store: make_coco.py --matched (123,287 distinct photos:
 # the 31,783 of bench-scale linked, 91,504 new variants; COCO's two caption files), embed the new
-# ones (~2 h for the four models on 2 cores the first time; resumable), then parse,
+# ones (2 h 45 min for the four models on 2 cores the first time; resumable), then parse,
 # `eval --queries 5000` of the four models and an all-queries eval of one at 10k / 31k / 123k,
 # and the TUI's first frame. For eval's cost alone, `bench/make_coco.py .bench/coco --links`
 # (files repeating the 31,783 photos, nothing to embed) and `bench/coco.py --coco .bench/coco`.
