@@ -670,33 +670,30 @@ mod tests {
         std::fs::write(dir.join(name), text).unwrap();
     }
 
-    /// Best of five parses of a dataset folder, in seconds.
-    fn parse_seconds(dir: &Path, format: Format) -> f64 {
-        (0..5)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                let ds = Dataset::open(dir, Some(format), &Selection::default()).unwrap();
-                let bad: Vec<&Issue> = ds.issues.iter().filter(|i| i.line.is_some()).collect();
-                assert!(bad.is_empty(), "every line parses: {:?}", &bad[..bad.len().min(3)]);
-                t.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min)
-    }
-
     #[test]
-    fn parsing_is_linear_in_the_number_of_lines() {
-        // The quadratic parser this replaces took 16 s on 40,460 lines (10× the lines, 100×
-        // the time); a linear one parses 10× the lines in well under 20× the time. Both sizes
-        // exceed the CPU caches, so the comparison is not between cache and memory speeds.
+    fn a_quarter_million_lines_parse_whole_in_every_line_format() {
+        // Parse speed is measured by `just bench-scale` (158,915 captions, each format) and
+        // `just bench-coco` (616,767), not here: a timed test fails on a busy machine. What is
+        // checked here is that a file 1.6 times Flickr30k's size parses line for line.
         for format in [Format::Flickr8k, Format::Flickr30kCsv, Format::Flickr30kToken] {
-            let (small, big) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-            caption_file(small.path(), format, 25_000);
-            caption_file(big.path(), format, 250_000);
-            let (t1, t10) =
-                (parse_seconds(small.path(), format), parse_seconds(big.path(), format));
-            assert!(t10 < 20.0 * t1, "{format}: 25k lines {t1:.4} s, 250k lines {t10:.4} s");
-            let n = Dataset::open(big.path(), Some(format), &Selection::default()).unwrap();
-            assert_eq!(n.issues.iter().filter(|i| i.message.contains("not in")).count(), 20);
+            let dir = tempfile::tempdir().unwrap();
+            caption_file(dir.path(), format, 250_000);
+            let ds = Dataset::open(dir.path(), Some(format), &Selection::default()).unwrap();
+            let bad: Vec<&Issue> = ds.issues.iter().filter(|i| i.line.is_some()).collect();
+            assert!(bad.is_empty(), "{format}: every line parses: {:?}", &bad[..bad.len().min(3)]);
+            // 50,000 image names (5 captions each); only 0.jpg is on disk, so the other 49,999
+            // are counted as missing and the first 20 of them named in issues.
+            assert_eq!(ds.missing_images, 49_999, "{format}");
+            let named = ds.issues.iter().filter(|i| i.message.contains("not in")).count();
+            assert_eq!(named, 20, "{format}");
+            assert_eq!(ds.samples.len(), 1, "{format}");
+            let expected: Vec<String> = (0..5)
+                .map(|i| match format {
+                    Format::Flickr8k => format!("A dog, {i}, runs on grass ."),
+                    _ => format!("A dog {i} runs on grass ."),
+                })
+                .collect();
+            assert_eq!(ds.samples[0].captions, expected, "{format}");
         }
     }
 
